@@ -1,0 +1,339 @@
+// deno-lint-ignore-file no-console -- a build script's output is its product
+/**
+ * Builds every role into dist/ from ONE permission table (below).
+ *
+ *   deno task build [--quiet] [--markdown]
+ *
+ * Two forms from the same table:
+ * - bundled (default): `deno bundle` → dist/lib/<role>.js, plus a launcher
+ *   dist/bin/<role> running `deno run --no-config --cached-only --no-prompt
+ *   <flags>`. Roles whose scopes depend on config are resolved at launch by
+ *   dist/lib/resolve.js (see scripts/resolve.ts).
+ * - compiled (when DENORT_BIN names a denort binary): `deno compile
+ *   --no-prompt <flags>` with the scopes resolved now, for this user.
+ */
+import type { Role } from "../shared/config.ts";
+import { resolveFlags } from "./resolve.ts";
+
+/** One permission flag with its scopes and the reason it is granted. */
+export interface Grant {
+  readonly flag: string;
+  /** Scopes; `{placeholder}`s are resolved from config at launch. Empty = the bare flag. */
+  readonly scopes: readonly string[];
+  readonly why: string;
+}
+
+export interface RoleBuild {
+  readonly entry: string;
+  /** True when scopes need the launch-time resolver (they depend on config). */
+  readonly resolve: boolean;
+  readonly grants: readonly Grant[];
+}
+
+/** THE permission table. The README's table is generated from it (`--markdown`). */
+export const PERMISSIONS: Readonly<Record<Role, RoleBuild>> = {
+  "gcp-gate": {
+    entry: "gate/main.ts",
+    resolve: true,
+    grants: [
+      {
+        flag: "--allow-read",
+        scopes: [
+          "{config_path}",
+          "{credentials_candidates}",
+          "{socket_dir}",
+          "{admin_socket_dir}",
+          "{audit_dir}",
+        ],
+        why: "its config, the ADC file, its socket and audit directories",
+      },
+      {
+        flag: "--allow-write",
+        scopes: ["{socket_dir}", "{admin_socket_dir}", "{audit_dir}"],
+        why: "create the private socket directories, the sockets and the audit log",
+      },
+      {
+        flag: "--allow-net",
+        scopes: [
+          "unix:{socket_path}",
+          "unix:{admin_socket_path}",
+          "gate.invalid:80",
+          "{endpoint_hosts}",
+        ],
+        why:
+          "serve its sockets (and probe them for a live gate); reach only the configured Google endpoints",
+      },
+      {
+        flag: "--deny-net",
+        scopes: ["169.254.169.254", "metadata.google.internal", "metadata"],
+        why: "never ask a metadata server for credentials, even if an endpoint is misconfigured",
+      },
+      {
+        flag: "--allow-env",
+        scopes: [
+          "{env}",
+          "GOOGLE_SDK_NODE_LOGGING",
+          "HTTPS_PROXY",
+          "https_proxy",
+          "HTTP_PROXY",
+          "http_proxy",
+          "NO_PROXY",
+          "no_proxy",
+        ],
+        why:
+          "its GCP_GATE_* settings and the variables that locate ADC; google-auth-library reads its log switch and the proxy variables",
+      },
+      {
+        flag: "--allow-sys",
+        scopes: ["hostname", "uid"],
+        why: "name the host in re-login hints; check socket directory ownership",
+      },
+    ],
+  },
+  "gcp-metadata-proxy": {
+    entry: "proxy/main.ts",
+    resolve: true,
+    grants: [
+      {
+        flag: "--allow-read",
+        scopes: ["{config_path}", "{socket_path}"],
+        why: "its config; connect to the gate socket",
+      },
+      {
+        flag: "--allow-write",
+        scopes: ["{socket_path}"],
+        why: "connect to the gate socket (Deno checks write on the socket path)",
+      },
+      {
+        flag: "--allow-net",
+        scopes: ["127.0.0.1:{port}", "unix:{socket_path}", "gate.invalid:80"],
+        why: "listen on its loopback port; talk to the gate socket and nothing else",
+      },
+      { flag: "--allow-env", scopes: ["{env}"], why: "its GCP_GATE_* settings" },
+    ],
+  },
+  "with-prod": {
+    entry: "wrap/main.ts",
+    resolve: false,
+    grants: [
+      {
+        flag: "--allow-all",
+        scopes: [],
+        why:
+          "mapping a connection to its process reads /proc, which Deno allows only with --allow-all",
+      },
+    ],
+  },
+  "gcp-kube-token": {
+    entry: "kube/token_main.ts",
+    resolve: false,
+    grants: [
+      {
+        flag: "--allow-net",
+        scopes: ["${GCE_METADATA_HOST:-127.0.0.1:8173}"],
+        why:
+          "fetch the token from the metadata server named by GCE_METADATA_HOST (expanded by the launcher)",
+      },
+      {
+        flag: "--allow-env",
+        scopes: ["GCE_METADATA_HOST", "KUBERNETES_EXEC_INFO"],
+        why: "where the metadata server is; kubectl's exec info",
+      },
+    ],
+  },
+  "gcp-kube-setup": {
+    entry: "kube/setup_main.ts",
+    resolve: true,
+    grants: [
+      {
+        flag: "--allow-read",
+        scopes: ["{config_path}", "{kubeconfig_dir}"],
+        why: "its config; the kubeconfig and its backup",
+      },
+      {
+        flag: "--allow-write",
+        scopes: ["{kubeconfig_dir}"],
+        why: "write the kubeconfig atomically (temp file + rename) and its backup",
+      },
+      {
+        flag: "--allow-env",
+        scopes: ["{env}"],
+        why: "its GCP_GATE_* settings, HOME and KUBECONFIG",
+      },
+    ],
+  },
+};
+
+/** The flag templates for `role`, in table order. */
+export function templatesFor(role: Role): string[] {
+  return PERMISSIONS[role].grants.map((
+    g,
+  ) => (g.scopes.length ? `${g.flag}=${g.scopes.join(",")}` : g.flag));
+}
+
+/** The README's permission table, generated from {@linkcode PERMISSIONS}. */
+export function markdownTable(): string {
+  const rows = ["| executable | permission | scopes | why |", "|---|---|---|---|"];
+  for (const [role, b] of Object.entries(PERMISSIONS)) {
+    for (const g of b.grants) {
+      const scopes = g.scopes.length ? g.scopes.map((s) => `\`${s}\``).join(", ") : "(all)";
+      rows.push(`| \`${role}\` | \`${g.flag}\` | ${scopes} | ${g.why} |`);
+    }
+  }
+  return rows.join("\n");
+}
+
+const RUN_FLAGS = ["--no-config", "--cached-only", "--no-prompt"];
+
+function shQuote(s: string): string {
+  return `'${s.replaceAll("'", `'"'"'`)}'`;
+}
+
+/** The POSIX sh launcher for a bundled role. */
+export function launcherScript(role: Role, denoPath: string): string {
+  const b = PERMISSIONS[role];
+  const templates = templatesFor(role);
+  const head = [
+    "#!/bin/sh",
+    `# ${role} launcher, generated by scripts/build.ts from its permission table. Do not edit.`,
+    "set -eu",
+    `lib=$(CDPATH= cd -- "$(dirname -- "$(readlink -f -- "$0")")/../lib" && pwd)`,
+    `deno=\${GCP_GATE_DENO:-${shQuote(denoPath)}}`,
+    `[ -x "$deno" ] || deno=$(command -v deno) || { echo "${role}: deno not found; install it with: npm i -g deno@2.9.6" >&2; exit 1; }`,
+  ];
+  if (!b.resolve) {
+    // Scopes here may use ${VAR:-default}: double quotes let the shell expand them.
+    const flags = templates.map((t) => `"${t}"`).join(" ");
+    return [...head, `exec "$deno" run ${RUN_FLAGS.join(" ")} ${flags} "$lib/${role}.js" "$@"`, ""]
+      .join("\n");
+  }
+  return [
+    ...head,
+    "# Resolve config-dependent scopes (read-only, no network), then run with exactly those.",
+    `flags=$("$deno" run ${
+      RUN_FLAGS.join(" ")
+    } --allow-read --allow-env "$lib/resolve.js" ${role} ${templates.length} ${
+      templates.map(shQuote).join(" ")
+    } -- "$@") || exit $?`,
+    "IFS='\n'",
+    "set -f",
+    `exec "$deno" run ${RUN_FLAGS.join(" ")} $flags "$lib/${role}.js" "$@"`,
+    "",
+  ].join("\n");
+}
+
+async function run(cmd: string[], quiet: boolean): Promise<void> {
+  const out = await new Deno.Command(cmd[0]!, {
+    args: cmd.slice(1),
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  if (!out.success) {
+    const err = new TextDecoder().decode(out.stderr);
+    throw new Error(`${cmd.join(" ")} failed:\n${err}`);
+  }
+  if (!quiet) Deno.stderr.writeSync(out.stderr);
+}
+
+function exists(p: string): boolean {
+  try {
+    Deno.statSync(p);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function gitCommit(): Promise<string> {
+  try {
+    const out = await new Deno.Command("git", {
+      args: ["rev-parse", "--short=12", "HEAD"],
+      stdout: "piped",
+      stderr: "null",
+    }).output();
+    const s = new TextDecoder().decode(out.stdout).trim();
+    return out.success && s ? s : "unknown";
+  } catch {
+    return "unknown";
+  }
+}
+
+async function bundle(entry: string, out: string, commit: string, quiet: boolean): Promise<void> {
+  // Build beside the target and rename: a launcher started meanwhile never sees half a file.
+  const tmp = out.replace(/\.js$/, `.${Deno.pid}.tmp.js`);
+  await run([
+    Deno.execPath(),
+    "bundle",
+    "--quiet",
+    "--platform",
+    "deno",
+    "--minify",
+    entry,
+    "-o",
+    tmp,
+  ], quiet);
+  const js = Deno.readTextFileSync(tmp);
+  Deno.writeTextFileSync(tmp, js.replaceAll("__GCP_GATE_COMMIT__", commit));
+  Deno.renameSync(tmp, out);
+}
+
+async function main(): Promise<void> {
+  const args = new Set(Deno.args);
+  if (args.has("--markdown")) {
+    console.log(markdownTable());
+    return;
+  }
+  const quiet = args.has("--quiet");
+  const say = (s: string): void => {
+    if (!quiet) console.error(s);
+  };
+  const root = new URL("..", import.meta.url).pathname;
+  Deno.chdir(root);
+  Deno.mkdirSync("dist/bin", { recursive: true });
+  Deno.mkdirSync("dist/lib", { recursive: true });
+  const commit = await gitCommit();
+  const denort = Deno.env.get("DENORT_BIN");
+  if (!denort) {
+    say(
+      "build: DENORT_BIN not set — compiled executables need denort, which cannot be downloaded here; building the bundled form (same permission flags).",
+    );
+  }
+
+  const roles = (Object.keys(PERMISSIONS) as Role[]).filter((r) => {
+    const ok = exists(PERMISSIONS[r].entry);
+    if (!ok) say(`build: ${r}: skipped (${PERMISSIONS[r].entry} does not exist yet)`);
+    return ok;
+  });
+  await Promise.all([
+    bundle("scripts/resolve.ts", "dist/lib/resolve.js", commit, quiet),
+    ...roles.map((r) => bundle(PERMISSIONS[r].entry, `dist/lib/${r}.js`, commit, quiet)),
+  ]);
+  for (const role of roles) {
+    const bin = `dist/bin/${role}`;
+    if (denort) {
+      const flags = PERMISSIONS[role].resolve
+        ? resolveFlags(role, templatesFor(role), [])
+        : templatesFor(role).map((t) => t.replace(/\$\{[A-Z_]+:-([^}]*)\}/g, "$1"));
+      await run([
+        Deno.execPath(),
+        "compile",
+        "--quiet",
+        "--no-prompt",
+        "--no-config",
+        ...flags,
+        "-o",
+        bin,
+        `dist/lib/${role}.js`,
+      ], quiet);
+      say(`build: ${role}: compiled → ${bin}\n  ${flags.join("\n  ") || "(no permissions)"}`);
+    } else {
+      const tmp = `${bin}.${Deno.pid}.tmp`;
+      Deno.writeTextFileSync(tmp, launcherScript(role, Deno.execPath()), { mode: 0o755 });
+      Deno.chmodSync(tmp, 0o755);
+      Deno.renameSync(tmp, bin);
+      say(`build: ${role}: bundled → ${bin}\n  ${templatesFor(role).join("\n  ")}`);
+    }
+  }
+}
+
+if (import.meta.main) await main();

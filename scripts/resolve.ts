@@ -1,0 +1,139 @@
+/**
+ * The launch-time permission resolver. Deno permission scopes are literal
+ * (no `~`, no `$HOME`, exact `unix:` paths), and several depend on the user's
+ * config (socket path, endpoints, port). A role's launcher runs this first,
+ * with read-only access, to turn its permission template into exact flags;
+ * then it runs the role with those flags and nothing more.
+ *
+ *   resolve.js <role> <count> <template…> -- <role args…>
+ *
+ * Prints one resolved flag per line. Config errors are reported exactly as
+ * the role would report them (same loader), with exit code 2.
+ */
+import {
+  type CliSpec,
+  envNamesFor,
+  type Invocation,
+  loadInvocation,
+  type Role,
+} from "../shared/config.ts";
+import { readEnv, readTextFileIfExists, reportError } from "../shared/cli.ts";
+import { GATE_CLI } from "../gate/cli.ts";
+import { PROXY_CLI } from "../proxy/cli.ts";
+import { KUBE_SETUP_CLI } from "../kube/setup_cli.ts";
+
+const SPECS: Readonly<Partial<Record<Role, CliSpec>>> = {
+  "gcp-gate": GATE_CLI,
+  "gcp-metadata-proxy": PROXY_CLI,
+  "gcp-kube-setup": KUBE_SETUP_CLI,
+};
+
+function dirname(p: string): string {
+  const i = p.lastIndexOf("/");
+  return i <= 0 ? "/" : p.slice(0, i);
+}
+
+function hostPort(url: string): string {
+  const u = new URL(url);
+  const port = u.port || (u.protocol === "https:" ? "443" : "80");
+  return `${u.hostname}:${port}`;
+}
+
+/** Follows symlinks to the file a write would really change (kubeconfig). */
+function realTarget(path: string): string {
+  try {
+    return Deno.realPathSync(path);
+  } catch {
+    return path;
+  }
+}
+
+/** Placeholder values for one invocation. */
+export function placeholders(role: Role, inv: Invocation): Record<string, string[]> {
+  const c = inv.config;
+  const kube = realTarget(c.kubeconfig);
+  return {
+    env: envNamesFor(role),
+    config_path: c.config_path ? [c.config_path] : [],
+    socket_path: [c.socket_path],
+    socket_dir: [dirname(c.socket_path)],
+    admin_socket_path: [c.admin_socket_path],
+    admin_socket_dir: [dirname(c.admin_socket_path)],
+    audit_dir: [dirname(c.audit_log)],
+    credentials_candidates: [...c.credentials_candidates],
+    endpoint_hosts: [...new Set(Object.values(c.endpoints).map(hostPort))],
+    port: [String(c.port)],
+    kubeconfig: [...new Set([c.kubeconfig, kube])],
+    kubeconfig_dir: [...new Set([dirname(c.kubeconfig), dirname(kube)])],
+  };
+}
+
+/**
+ * Expands a template such as `--allow-net=unix:{socket_path},{endpoint_hosts}`.
+ * A scope whose placeholder is empty disappears; a flag left with no scope is
+ * dropped entirely (an empty `--allow-read=` would mean "everything").
+ */
+export function expandTemplate(
+  template: string,
+  values: Record<string, string[]>,
+): string | undefined {
+  const eq = template.indexOf("=");
+  if (eq < 0) return template;
+  const flag = template.slice(0, eq);
+  const scopes: string[] = [];
+  for (const scope of template.slice(eq + 1).split(",")) {
+    const m = /\{([a-z_]+)\}/.exec(scope);
+    if (!m) {
+      scopes.push(scope);
+      continue;
+    }
+    const vals = values[m[1]!];
+    if (vals === undefined) throw new Error(`unknown placeholder {${m[1]}} in permission template`);
+    for (const v of vals) {
+      // A comma would split one scope into two grants: refuse it.
+      if (v.includes(",")) {
+        throw new Error(
+          `path or host ${
+            JSON.stringify(v)
+          } contains a comma, which Deno permission flags cannot express`,
+        );
+      }
+      scopes.push(scope.replace(m[0], v));
+    }
+  }
+  const unique = [...new Set(scopes)];
+  return unique.length === 0 ? undefined : `${flag}=${unique.join(",")}`;
+}
+
+/** Resolves a role's template for `args`. Help/version get no permissions at all. */
+export function resolveFlags(
+  role: Role,
+  templates: readonly string[],
+  args: readonly string[],
+): string[] {
+  const spec = SPECS[role];
+  if (!spec) return [...templates];
+  const inv = loadInvocation(spec, args, {
+    env: readEnv,
+    readTextFile: readTextFileIfExists,
+    cwd: () => Deno.cwd(),
+  });
+  if (inv.help || inv.version) return [];
+  const values = placeholders(role, inv);
+  return templates.map((t) => expandTemplate(t, values)).filter((f): f is string =>
+    f !== undefined
+  );
+}
+
+if (import.meta.main) {
+  const [role, countText, ...rest] = Deno.args;
+  const count = Number(countText);
+  const templates = rest.slice(0, count);
+  const args = rest.slice(count + 1);
+  try {
+    const flags = resolveFlags(role as Role, templates, args);
+    Deno.stdout.writeSync(new TextEncoder().encode(flags.join("\n") + "\n"));
+  } catch (err) {
+    Deno.exit(reportError(role ?? "gcp-gate", err));
+  }
+}

@@ -1,0 +1,729 @@
+/**
+ * Configuration for every role: flags > environment (GCP_GATE_*) > TOML file >
+ * defaults. Parsed once into a frozen object; nothing else reads Deno.env for
+ * settings. The schema below is also the source of each role's env
+ * permission list (scripts/build.ts derives `--allow-env` from it).
+ */
+import { parseArgs } from "node:util";
+import { parse as parseToml, TomlError } from "smol-toml";
+import { GateError } from "./errors.ts";
+import type { LogFormat, LogLevel } from "./log.ts";
+
+export type Role =
+  | "gcp-gate"
+  | "gcp-metadata-proxy"
+  | "with-prod"
+  | "gcp-kube-token"
+  | "gcp-kube-setup";
+
+export const ROLE_NAMES: readonly Role[] = [
+  "gcp-gate",
+  "gcp-metadata-proxy",
+  "with-prod",
+  "gcp-kube-token",
+  "gcp-kube-setup",
+];
+
+type Kind = "string" | "int" | "path" | "url" | "email" | "enum" | "list";
+
+/** Reads one environment variable; undefined when unset. */
+export type EnvReader = (name: string) => string | undefined;
+
+interface KeySpec {
+  readonly kind: Kind;
+  readonly help: string;
+  readonly roles: readonly Role[];
+  readonly min?: number;
+  readonly max?: number;
+  readonly values?: readonly string[];
+  readonly default?: string | number | ((env: EnvReader) => string | undefined);
+}
+
+const GATE: Role = "gcp-gate";
+const PROXY: Role = "gcp-metadata-proxy";
+const WRAP: Role = "with-prod";
+const SETUP: Role = "gcp-kube-setup";
+const CONTAINER: readonly Role[] = [PROXY, WRAP];
+const ALL_LOADING: readonly Role[] = [GATE, PROXY, WRAP, SETUP];
+
+function home(env: EnvReader): string {
+  return env("HOME") ?? "/nonexistent-home";
+}
+
+/** `$XDG_RUNTIME_DIR/<name>` when set, else `~/.<name>`. */
+function runtimeDir(env: EnvReader, name: string): string {
+  const xdg = env("XDG_RUNTIME_DIR");
+  return xdg && xdg.startsWith("/") ? `${xdg}/${name}` : `${home(env)}/.${name}`;
+}
+
+/** Every key: TOML name (dotted for tables), with kebab-case flag and env name derived. */
+export const CONFIG_SCHEMA = {
+  project_id: {
+    kind: "string",
+    help: "Google Cloud project id",
+    roles: [GATE, PROXY, WRAP],
+  },
+  service_account: {
+    kind: "email",
+    help: "service account the gate impersonates for dev tokens",
+    roles: [GATE, PROXY],
+  },
+  prod_service_account: {
+    kind: "email",
+    help: "service account impersonated for prod tokens (default: the engineer's own ADC)",
+    roles: [GATE],
+  },
+  socket_path: {
+    kind: "path",
+    help: "the gate's Unix socket",
+    roles: [GATE, ...CONTAINER],
+    default: (env) => `${runtimeDir(env, "gcp-gate")}/gate.sock`,
+  },
+  admin_socket_path: {
+    kind: "path",
+    help: "the gate's admin socket for approvals (never mount it into a container)",
+    roles: [GATE],
+    default: (env) => `${runtimeDir(env, "gcp-gate-admin")}/admin.sock`,
+  },
+  port: {
+    kind: "int",
+    help: "metadata proxy port on 127.0.0.1 (0 picks a free port)",
+    roles: [PROXY],
+    min: 0,
+    max: 65535,
+    default: 8173,
+  },
+  credentials_file: {
+    kind: "path",
+    help:
+      "Application Default Credentials JSON (default: GOOGLE_APPLICATION_CREDENTIALS, then gcloud's ADC file)",
+    roles: [GATE],
+  },
+  audit_log: {
+    kind: "path",
+    help: "audit log file (JSON lines)",
+    roles: [GATE],
+    default: (env) => {
+      const state = env("XDG_STATE_HOME");
+      return `${
+        state && state.startsWith("/") ? state : `${home(env)}/.local/state`
+      }/gcp-gate/audit.log`;
+    },
+  },
+  audit_max_bytes: {
+    kind: "int",
+    help: "rotate the audit log at this size",
+    roles: [GATE],
+    min: 4096,
+    max: 1 << 30,
+    default: 10 * 1024 * 1024,
+  },
+  audit_keep: {
+    kind: "int",
+    help: "rotated audit logs to keep",
+    roles: [GATE],
+    min: 1,
+    max: 100,
+    default: 5,
+  },
+  max_token_ttl_seconds: {
+    kind: "int",
+    help: "longest dev token lifetime a caller may ask for",
+    roles: [GATE],
+    min: 60,
+    max: 43200,
+    default: 3600,
+  },
+  session_ttl_seconds: {
+    kind: "int",
+    help: "life of a prod session opened by one approval",
+    roles: [GATE, WRAP],
+    min: 300,
+    max: 86400,
+    default: 28800,
+  },
+  dialog_timeout_seconds: {
+    kind: "int",
+    help: "a desktop dialog or terminal prompt left unanswered this long denies",
+    roles: [GATE],
+    min: 5,
+    max: 600,
+    default: 60,
+  },
+  approval_timeout_seconds: {
+    kind: "int",
+    help: "how long a request waits in the approval queue",
+    roles: [GATE],
+    min: 5,
+    max: 3600,
+    default: 120,
+  },
+  approval_methods: {
+    kind: "list",
+    help: "approval methods to try, in order (dialog, terminal, queue)",
+    roles: [GATE],
+    values: ["dialog", "terminal", "queue"],
+    default: "dialog,terminal,queue",
+  },
+  denial_cooldown_seconds: {
+    kind: "int",
+    help: "after a denial, refuse new prod requests for this long",
+    roles: [GATE],
+    min: 0,
+    max: 3600,
+    default: 5,
+  },
+  max_approvals_per_minute: {
+    kind: "int",
+    help: "prod approval requests allowed per minute",
+    roles: [GATE],
+    min: 1,
+    max: 1000,
+    default: 10,
+  },
+  universe_domain: {
+    kind: "string",
+    help: "Google Cloud universe domain",
+    roles: [GATE],
+    default: "googleapis.com",
+  },
+  zone: {
+    kind: "string",
+    help: "zone the metadata proxy reports for instance/zone",
+    roles: [PROXY, WRAP],
+    default: "us-central1-a",
+  },
+  scopes: {
+    kind: "string",
+    help: "comma-separated OAuth scopes for prod tokens",
+    roles: [WRAP],
+    default: "https://www.googleapis.com/auth/cloud-platform",
+  },
+  kubeconfig: {
+    kind: "path",
+    help: "kubeconfig to patch (default: first path in KUBECONFIG, else ~/.kube/config)",
+    roles: [SETUP],
+    default: (env) => {
+      const first = (env("KUBECONFIG") ?? "").split(":").find((p) => p !== "");
+      return first ?? `${home(env)}/.kube/config`;
+    },
+  },
+  "endpoints.oauth2": {
+    kind: "url",
+    help: "OAuth2 base URL (token at <url>/token, tokeninfo at <url>/tokeninfo)",
+    roles: [GATE],
+    default: "https://oauth2.googleapis.com",
+  },
+  "endpoints.iamcredentials": {
+    kind: "url",
+    help: "IAM Credentials API base URL",
+    roles: [GATE],
+    default: "https://iamcredentials.googleapis.com",
+  },
+  "endpoints.cloudresourcemanager": {
+    kind: "url",
+    help: "Cloud Resource Manager API base URL",
+    roles: [GATE],
+    default: "https://cloudresourcemanager.googleapis.com",
+  },
+  "endpoints.sts": {
+    kind: "url",
+    help: "Security Token Service base URL (workload identity federation)",
+    roles: [GATE],
+    default: "https://sts.googleapis.com",
+  },
+  log_level: {
+    kind: "enum",
+    help: "debug, info, warn or error",
+    roles: ALL_LOADING,
+    values: ["debug", "info", "warn", "error"],
+    default: "info",
+  },
+  log_format: {
+    kind: "enum",
+    help: "text or json (stderr)",
+    roles: ALL_LOADING,
+    values: ["text", "json"],
+    default: "text",
+  },
+} as const satisfies Record<string, KeySpec>;
+
+export type ConfigKey = keyof typeof CONFIG_SCHEMA;
+const KEYS = Object.keys(CONFIG_SCHEMA) as ConfigKey[];
+
+/** Endpoint base URLs, without trailing slash. */
+export interface Endpoints {
+  readonly oauth2: string;
+  readonly iamcredentials: string;
+  readonly cloudresourcemanager: string;
+  readonly sts: string;
+}
+
+export type ApprovalMethod = "dialog" | "terminal" | "queue";
+
+/** The parsed, validated, frozen configuration. */
+export interface Config {
+  readonly role: Role;
+  /** The TOML file that was read, if any. */
+  readonly config_file: string | undefined;
+  /** The TOML path that was looked for (read or not); undefined when none was. */
+  readonly config_path: string | undefined;
+  readonly project_id: string | undefined;
+  readonly service_account: string | undefined;
+  readonly prod_service_account: string | undefined;
+  readonly socket_path: string;
+  readonly admin_socket_path: string;
+  readonly port: number;
+  /** Explicit ADC path, or undefined to search {@linkcode credentialsCandidates}. */
+  readonly credentials_file: string | undefined;
+  /** The ADC paths the gate tries, in order. */
+  readonly credentials_candidates: readonly string[];
+  readonly audit_log: string;
+  readonly audit_max_bytes: number;
+  readonly audit_keep: number;
+  readonly max_token_ttl_seconds: number;
+  readonly session_ttl_seconds: number;
+  readonly dialog_timeout_seconds: number;
+  readonly approval_timeout_seconds: number;
+  readonly approval_methods: readonly ApprovalMethod[];
+  readonly denial_cooldown_seconds: number;
+  readonly max_approvals_per_minute: number;
+  readonly universe_domain: string;
+  readonly zone: string;
+  readonly scopes: string;
+  readonly kubeconfig: string;
+  readonly endpoints: Endpoints;
+  readonly log_level: LogLevel;
+  readonly log_format: LogFormat;
+}
+
+/** `project_id` → `--project-id`. */
+export function flagName(key: ConfigKey): string {
+  return key.replaceAll(/[._]/g, "-");
+}
+
+/** `endpoints.oauth2` → `GCP_GATE_ENDPOINTS_OAUTH2`. */
+export function envName(key: ConfigKey): string {
+  return `GCP_GATE_${key.replaceAll(".", "_").toUpperCase()}`;
+}
+
+/** Keys a role accepts as flags and environment variables. */
+export function keysFor(role: Role): ConfigKey[] {
+  return KEYS.filter((k) => (CONFIG_SCHEMA[k].roles as readonly Role[]).includes(role));
+}
+
+/** Environment variables outside GCP_GATE_* that defaults may read. */
+const DEFAULT_ENV: Readonly<Partial<Record<Role, readonly string[]>>> = {
+  "gcp-gate": [
+    "HOME",
+    "XDG_RUNTIME_DIR",
+    "XDG_CONFIG_HOME",
+    "XDG_STATE_HOME",
+    "GOOGLE_APPLICATION_CREDENTIALS",
+    "CLOUDSDK_CONFIG",
+  ],
+  "gcp-metadata-proxy": ["HOME", "XDG_RUNTIME_DIR", "XDG_CONFIG_HOME"],
+  "with-prod": ["HOME", "XDG_RUNTIME_DIR", "XDG_CONFIG_HOME"],
+  "gcp-kube-setup": ["HOME", "XDG_CONFIG_HOME", "KUBECONFIG"],
+};
+
+/** Every environment variable `loadConfig` may read for `role`. */
+export function envNamesFor(role: Role): string[] {
+  if (role === "gcp-kube-token") return [];
+  return [...keysFor(role).map(envName), "GCP_GATE_CONFIG", ...(DEFAULT_ENV[role] ?? [])];
+}
+
+/** ADC locations, in the order Google's own libraries search them. */
+export function credentialsCandidates(env: EnvReader): string[] {
+  const out: string[] = [];
+  const gac = env("GOOGLE_APPLICATION_CREDENTIALS");
+  if (gac) out.push(gac);
+  const sdk = env("CLOUDSDK_CONFIG");
+  if (sdk) out.push(`${sdk}/application_default_credentials.json`);
+  out.push(`${home(env)}/.config/gcloud/application_default_credentials.json`);
+  return out;
+}
+
+/** The config file used when `--config` and GCP_GATE_CONFIG are absent. */
+export function defaultConfigFile(env: EnvReader): string {
+  const xdg = env("XDG_CONFIG_HOME");
+  return `${xdg && xdg.startsWith("/") ? xdg : `${home(env)}/.config`}/gcp-gate/config.toml`;
+}
+
+/** A role-specific flag that is not a config key (e.g. `--dry-run`). */
+export interface ExtraFlag {
+  readonly type: "string" | "boolean";
+  readonly short?: string;
+  readonly multiple?: boolean;
+  readonly help: string;
+}
+
+/** What a role's command line looks like besides config keys. */
+export interface CliSpec {
+  readonly role: Role;
+  readonly summary: string;
+  /** Usage lines after the program name, e.g. `[options] -- <command>`. */
+  readonly usage: readonly string[];
+  readonly extras?: Readonly<Record<string, ExtraFlag>>;
+  readonly positionals?: boolean;
+  /** Whether this role reads a config file and GCP_GATE_* (kube-token does not). */
+  readonly loadsConfig: boolean;
+}
+
+/** Reads a file's text; undefined when it does not exist. */
+export type FileReader = (path: string) => string | undefined;
+
+/** Dependencies of {@linkcode loadConfig}. */
+export interface LoadConfigDeps {
+  env: EnvReader;
+  readTextFile: FileReader;
+  cwd: () => string;
+}
+
+/** Result of parsing a command line and loading config. */
+export interface Invocation {
+  readonly config: Config;
+  readonly extras: Readonly<Record<string, string | boolean | string[] | undefined>>;
+  readonly positionals: readonly string[];
+  readonly help: boolean;
+  readonly version: boolean;
+}
+
+type Raw = string | number | boolean | string[];
+
+function describeKind(spec: KeySpec): string {
+  switch (spec.kind) {
+    case "int":
+      return `an integer from ${spec.min} to ${spec.max}`;
+    case "enum":
+      return `one of ${spec.values?.join(", ")}`;
+    case "list":
+      return `a comma-separated list of ${spec.values?.join(", ")}`;
+    case "path":
+      return "an absolute path (~/ allowed)";
+    case "url":
+      return "an http(s) URL";
+    case "email":
+      return "a service account email";
+    default:
+      return "a non-empty string";
+  }
+}
+
+function validate(
+  key: ConfigKey,
+  raw: Raw,
+  where: string,
+  env: EnvReader,
+  cwd: () => string,
+): string | number | string[] {
+  const spec: KeySpec = CONFIG_SCHEMA[key];
+  const bad = (): never => {
+    throw new GateError(
+      "config",
+      `${where}: "${key}" must be ${describeKind(spec)}, got ${JSON.stringify(raw)}`,
+    );
+  };
+  if (spec.kind === "int") {
+    const n = typeof raw === "number"
+      ? raw
+      : typeof raw === "string" && /^-?\d+$/.test(raw.trim())
+      ? Number(raw)
+      : NaN;
+    if (!Number.isSafeInteger(n) || n < (spec.min ?? -Infinity) || n > (spec.max ?? Infinity)) {
+      bad();
+    }
+    return n;
+  }
+  if (typeof raw !== "string") return bad();
+  const value = raw.trim();
+  if (value === "") bad();
+  switch (spec.kind) {
+    case "enum":
+      if (!spec.values?.includes(value)) bad();
+      return value;
+    case "list": {
+      const items = value.split(",").map((s) => s.trim()).filter((s) => s !== "");
+      if (items.length === 0 || items.some((i) => !spec.values?.includes(i))) bad();
+      return [...new Set(items)];
+    }
+    case "path": {
+      // Paths are resolved here, once: Deno permission scopes are literal, so
+      // `~` must never reach them unexpanded.
+      let p = value.startsWith("~/") ? `${home(env)}${value.slice(1)}` : value;
+      if (!p.startsWith("/")) {
+        if (where.startsWith("config file")) bad();
+        p = `${cwd()}/${p}`;
+      }
+      return p.replace(/\/+$/, "") || "/";
+    }
+    case "url": {
+      let url: URL;
+      try {
+        url = new URL(value);
+      } catch {
+        return bad();
+      }
+      if (url.protocol !== "https:" && url.protocol !== "http:") bad();
+      if (url.search || url.hash || url.username || url.password) bad();
+      return url.href.replace(/\/+$/, "");
+    }
+    case "email":
+      if (!/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(value)) bad();
+      return value;
+    default:
+      return value;
+  }
+}
+
+function flattenToml(
+  table: Record<string, unknown>,
+  file: string,
+  prefix = "",
+): Map<ConfigKey, Raw> {
+  const out = new Map<ConfigKey, Raw>();
+  for (const [k, v] of Object.entries(table)) {
+    const full = prefix ? `${prefix}.${k}` : k;
+    if (v !== null && typeof v === "object" && !Array.isArray(v) && !(v instanceof Date)) {
+      if (!KEYS.some((key) => key.startsWith(full + "."))) {
+        throw new GateError("config", `config file ${file}: unknown table [${full}]`);
+      }
+      for (const [ik, iv] of flattenToml(v as Record<string, unknown>, file, full)) out.set(ik, iv);
+      continue;
+    }
+    if (!(KEYS as string[]).includes(full)) {
+      throw new GateError(
+        "config",
+        `config file ${file}: unknown key "${full}" (known keys: ${KEYS.join(", ")})`,
+      );
+    }
+    if (Array.isArray(v) && v.every((x) => typeof x === "string")) {
+      out.set(full as ConfigKey, (v as string[]).join(","));
+    } else if (typeof v === "string" || typeof v === "number" || typeof v === "boolean") {
+      out.set(full as ConfigKey, v);
+    } else {
+      throw new GateError(
+        "config",
+        `config file ${file}: key "${full}" has an unsupported value type`,
+      );
+    }
+  }
+  return out;
+}
+
+function readConfigFile(
+  path: string,
+  explicit: boolean,
+  deps: LoadConfigDeps,
+): Map<ConfigKey, Raw> | undefined {
+  let text: string | undefined;
+  try {
+    text = deps.readTextFile(path);
+  } catch (err) {
+    throw new GateError(
+      "config",
+      `config file ${path}: cannot be read (${(err as Error).message})`,
+    );
+  }
+  if (text === undefined) {
+    if (explicit) {
+      throw new GateError(
+        "config",
+        `config file ${path} does not exist; create it or drop --config`,
+      );
+    }
+    return undefined;
+  }
+  let doc: Record<string, unknown>;
+  try {
+    doc = parseToml(text) as Record<string, unknown>;
+  } catch (err) {
+    if (err instanceof TomlError) {
+      const first = err.message.split("\n")[0] ?? "invalid TOML";
+      throw new GateError(
+        "config",
+        `config file ${path}: line ${err.line}, column ${err.column}: ${first}`,
+      );
+    }
+    throw new GateError("config", `config file ${path}: invalid TOML`);
+  }
+  return flattenToml(doc, path);
+}
+
+function usageError(message: string): GateError {
+  return new GateError("usage", message.split("\n")[0] ?? message);
+}
+
+/**
+ * Parses `args` for `spec.role` and loads its configuration.
+ * Throws GateError `usage` (exit 2) or `config` (exit 2).
+ */
+export function loadInvocation(
+  spec: CliSpec,
+  args: readonly string[],
+  deps: LoadConfigDeps,
+): Invocation {
+  const role = spec.role;
+  const keys = spec.loadsConfig ? keysFor(role) : [];
+  type Opt = { type: "string" | "boolean"; short?: string; multiple?: boolean };
+  const options: Record<string, Opt> = {
+    help: { type: "boolean", short: "h" },
+    version: { type: "boolean" },
+  };
+  if (spec.loadsConfig) options.config = { type: "string" };
+  for (const key of keys) options[flagName(key)] = { type: "string" };
+  for (const [name, extra] of Object.entries(spec.extras ?? {})) {
+    const opt: Opt = { type: extra.type };
+    if (extra.short) opt.short = extra.short;
+    if (extra.multiple) opt.multiple = true;
+    options[name] = opt;
+  }
+  let parsed: { values: Record<string, unknown>; positionals: string[] };
+  try {
+    parsed = parseArgs({
+      args: [...args],
+      options,
+      strict: true,
+      allowPositionals: spec.positionals ?? false,
+    }) as { values: Record<string, unknown>; positionals: string[] };
+  } catch (err) {
+    throw usageError((err as Error).message);
+  }
+  const { values, positionals } = parsed;
+  const help = values.help === true;
+  const version = values.version === true;
+
+  const merged = new Map<ConfigKey, { raw: Raw; where: string }>();
+  let configFile: string | undefined;
+  let configPath: string | undefined;
+  if (spec.loadsConfig && !help && !version) {
+    const explicitFlag = typeof values.config === "string" ? values.config : undefined;
+    const explicit = explicitFlag ?? deps.env("GCP_GATE_CONFIG");
+    let path = explicit ?? defaultConfigFile(deps.env);
+    if (path.startsWith("~/")) path = `${home(deps.env)}${path.slice(1)}`;
+    if (!path.startsWith("/")) path = `${deps.cwd()}/${path}`;
+    configPath = path;
+    const fromFile = readConfigFile(path, explicit !== undefined, deps);
+    if (fromFile) {
+      configFile = path;
+      for (const [k, v] of fromFile) {
+        // Keys of other roles are allowed (one file may serve several roles)
+        // and still validated, so a typo in any key is reported.
+        merged.set(k, { raw: v, where: `config file ${path}` });
+      }
+    }
+    for (const key of keys) {
+      const v = deps.env(envName(key));
+      if (v !== undefined && v !== "") {
+        merged.set(key, { raw: v, where: `environment ${envName(key)}` });
+      }
+    }
+    for (const key of keys) {
+      const v = values[flagName(key)];
+      if (typeof v === "string") merged.set(key, { raw: v, where: `flag --${flagName(key)}` });
+    }
+  }
+
+  const out: Record<string, unknown> = {};
+  for (const key of KEYS) {
+    const spec: KeySpec = CONFIG_SCHEMA[key];
+    const given = merged.get(key);
+    let value: unknown;
+    if (given) {
+      value = validate(key, given.raw, given.where, deps.env, deps.cwd);
+    } else if (spec.default !== undefined) {
+      // Defaults of keys this role does not use must not read its environment.
+      const env = keys.includes(key) ? deps.env : () => undefined;
+      const d = typeof spec.default === "function" ? spec.default(env) : spec.default;
+      value = d === undefined ? undefined : validate(key, d, "default", deps.env, deps.cwd);
+    }
+    out[key] = value;
+  }
+
+  const endpoints: Endpoints = Object.freeze({
+    oauth2: out["endpoints.oauth2"] as string,
+    iamcredentials: out["endpoints.iamcredentials"] as string,
+    cloudresourcemanager: out["endpoints.cloudresourcemanager"] as string,
+    sts: out["endpoints.sts"] as string,
+  });
+  const credentialsFile = out.credentials_file as string | undefined;
+  const config: Config = Object.freeze({
+    role,
+    config_file: configFile,
+    config_path: configPath,
+    project_id: out.project_id as string | undefined,
+    service_account: out.service_account as string | undefined,
+    prod_service_account: out.prod_service_account as string | undefined,
+    socket_path: out.socket_path as string,
+    admin_socket_path: out.admin_socket_path as string,
+    port: out.port as number,
+    credentials_file: credentialsFile,
+    credentials_candidates: Object.freeze(
+      credentialsFile
+        ? [credentialsFile]
+        : credentialsCandidates(spec.loadsConfig ? deps.env : () => undefined),
+    ),
+    audit_log: out.audit_log as string,
+    audit_max_bytes: out.audit_max_bytes as number,
+    audit_keep: out.audit_keep as number,
+    max_token_ttl_seconds: out.max_token_ttl_seconds as number,
+    session_ttl_seconds: out.session_ttl_seconds as number,
+    dialog_timeout_seconds: out.dialog_timeout_seconds as number,
+    approval_timeout_seconds: out.approval_timeout_seconds as number,
+    approval_methods: Object.freeze(out.approval_methods as ApprovalMethod[]),
+    denial_cooldown_seconds: out.denial_cooldown_seconds as number,
+    max_approvals_per_minute: out.max_approvals_per_minute as number,
+    universe_domain: out.universe_domain as string,
+    zone: out.zone as string,
+    scopes: out.scopes as string,
+    kubeconfig: out.kubeconfig as string,
+    endpoints,
+    log_level: out.log_level as LogLevel,
+    log_format: out.log_format as LogFormat,
+  });
+
+  const extras: Record<string, string | boolean | string[] | undefined> = {};
+  for (const name of Object.keys(spec.extras ?? {})) {
+    extras[name] = values[name] as string | boolean | string[] | undefined;
+  }
+  return Object.freeze({
+    config,
+    extras: Object.freeze(extras),
+    positionals: Object.freeze([...positionals]),
+    help,
+    version,
+  });
+}
+
+/** The `--help` text for a role, generated from the schema. */
+export function helpText(spec: CliSpec, version: string): string {
+  const lines = [
+    `${spec.role} ${version} — ${spec.summary}`,
+    "",
+    "Usage:",
+    ...spec.usage.map((u) => `  ${spec.role} ${u}`),
+    "",
+    "Options:",
+  ];
+  const pad = (s: string): string => s.padEnd(36);
+  for (const [name, extra] of Object.entries(spec.extras ?? {})) {
+    const short = extra.short ? `-${extra.short}, ` : "";
+    lines.push(
+      `  ${pad(`${short}--${name}${extra.type === "string" ? " <value>" : ""}`)}${extra.help}`,
+    );
+  }
+  if (spec.loadsConfig) {
+    lines.push(`  ${pad("--config <file>")}TOML config file (env GCP_GATE_CONFIG)`);
+    for (const key of keysFor(spec.role)) {
+      const s: KeySpec = CONFIG_SCHEMA[key];
+      const def = typeof s.default === "function"
+        ? ""
+        : s.default !== undefined
+        ? ` [default: ${s.default}]`
+        : "";
+      lines.push(`  ${pad(`--${flagName(key)} <value>`)}${s.help}${def} (env ${envName(key)})`);
+    }
+  }
+  lines.push(`  ${pad("-h, --help")}show this help`, `  ${pad("--version")}show the version`);
+  return lines.join("\n");
+}

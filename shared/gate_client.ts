@@ -1,0 +1,222 @@
+/**
+ * The typed client every container-side role uses to talk to the gate over
+ * its Unix socket. Every call has a deadline; a missing or dead gate becomes
+ * an actionable GateError instead of the runtime's opaque text.
+ */
+import { type ErrorCode, GateError } from "./errors.ts";
+import {
+  type ErrorBody,
+  type HealthResponse,
+  type IdentityResponse,
+  type IdentityTokenResponse,
+  type ProdRequest,
+  type ProjectNumberResponse,
+  PROTOCOL_HEADER,
+  PROTOCOL_VERSION,
+  type SessionResponse,
+  SOCKET_HOST,
+  type TokenResponse,
+  type UniverseDomainResponse,
+} from "./protocol.ts";
+
+/** Options for {@linkcode createGateClient}. */
+export interface GateClientOptions {
+  socketPath: string;
+  /** Default deadline per call (ms). */
+  timeoutMs?: number;
+}
+
+/** Per-call options. */
+export interface CallOptions {
+  signal?: AbortSignal;
+  timeoutMs?: number;
+}
+
+export interface TokenRequest {
+  scopes?: readonly string[];
+  ttlSeconds?: number;
+  /** A prod session id: the token comes from that session. */
+  session?: string;
+}
+
+export interface IdentityTokenRequest {
+  audience: string;
+  format?: "standard" | "full";
+  licenses?: boolean;
+}
+
+/** The gate's API as seen from the container. */
+export interface GateClient {
+  health(opts?: CallOptions): Promise<HealthResponse>;
+  token(req?: TokenRequest, opts?: CallOptions): Promise<TokenResponse>;
+  identity(opts?: CallOptions): Promise<IdentityResponse>;
+  projectNumber(project?: string, opts?: CallOptions): Promise<ProjectNumberResponse>;
+  universeDomain(opts?: CallOptions): Promise<UniverseDomainResponse>;
+  identityToken(req: IdentityTokenRequest, opts?: CallOptions): Promise<IdentityTokenResponse>;
+  createSession(req: ProdRequest, opts?: CallOptions): Promise<SessionResponse>;
+  getSession(id: string, opts?: CallOptions): Promise<SessionResponse>;
+  deleteSession(id: string, opts?: CallOptions): Promise<void>;
+  close(): void;
+}
+
+const KNOWN_CODES: ReadonlySet<string> = new Set<ErrorCode>([
+  "usage",
+  "config",
+  "bad_request",
+  "not_found",
+  "method_not_allowed",
+  "too_large",
+  "protocol_mismatch",
+  "gate_unreachable",
+  "timeout",
+  "credentials_missing",
+  "credentials_expired",
+  "upstream",
+  "denied",
+  "rate_limited",
+  "approval_unavailable",
+  "session_not_found",
+  "forbidden",
+  "unsafe_path",
+  "already_running",
+  "internal",
+]);
+
+function unreachable(socketPath: string, err: unknown): GateError {
+  let reason: string;
+  try {
+    const st = Deno.statSync(socketPath);
+    reason = st.isSocket
+      ? `gate socket ${socketPath} exists but nothing answers — restart gcp-gate on the host`
+      : `${socketPath} is not a socket — check socket_path`;
+  } catch (statErr) {
+    reason = statErr instanceof Deno.errors.NotFound
+      ? `gate socket not found at ${socketPath} — is gcp-gate running on the host, and is its socket directory mounted here?`
+      : `cannot reach gate socket ${socketPath}: ${(err as Error).message}`;
+  }
+  if (err instanceof Deno.errors.PermissionDenied) {
+    reason = `permission denied on gate socket ${socketPath} — run as the user that owns it`;
+  }
+  return new GateError("gate_unreachable", reason, { cause: err });
+}
+
+/** Creates a client for the gate at `options.socketPath`. */
+export function createGateClient(options: GateClientOptions): GateClient {
+  const { socketPath } = options;
+  const defaultTimeout = options.timeoutMs ?? 10_000;
+  let http: Deno.HttpClient | undefined;
+
+  function client(): Deno.HttpClient {
+    http ??= Deno.createHttpClient({ proxy: { transport: "unix", path: socketPath } });
+    return http;
+  }
+
+  async function call<T>(
+    method: string,
+    path: string,
+    body: unknown,
+    opts: CallOptions = {},
+  ): Promise<T> {
+    const timeoutMs = opts.timeoutMs ?? defaultTimeout;
+    const timeout = AbortSignal.timeout(timeoutMs);
+    const signal = opts.signal ? AbortSignal.any([opts.signal, timeout]) : timeout;
+    let res: Response;
+    try {
+      const init: RequestInit & { client: Deno.HttpClient } = {
+        method,
+        client: client(),
+        signal,
+        headers: {
+          [PROTOCOL_HEADER]: String(PROTOCOL_VERSION),
+          ...(body === undefined ? {} : { "content-type": "application/json" }),
+        },
+      };
+      if (body !== undefined) init.body = JSON.stringify(body);
+      res = await fetch(`http://${SOCKET_HOST}${path}`, init);
+    } catch (err) {
+      if (opts.signal?.aborted) throw err;
+      if (timeout.aborted) {
+        throw new GateError(
+          "timeout",
+          `the gate did not answer ${method} ${path.split("?")[0]} within ${timeoutMs} ms`,
+        );
+      }
+      throw unreachable(socketPath, err);
+    }
+    const text = await res.text();
+    let parsed: unknown;
+    try {
+      parsed = text === "" ? undefined : JSON.parse(text);
+    } catch {
+      throw new GateError(
+        "upstream",
+        `the gate answered ${res.status} with a body that is not JSON`,
+      );
+    }
+    if (!res.ok) {
+      const eb = parsed as Partial<ErrorBody> | undefined;
+      const code = typeof eb?.code === "string" && KNOWN_CODES.has(eb.code)
+        ? eb.code as ErrorCode
+        : "upstream";
+      const msg = typeof eb?.error === "string" ? eb.error : `the gate answered HTTP ${res.status}`;
+      const retry = Number(res.headers.get("retry-after"));
+      throw new GateError(code, msg, {
+        status: res.status,
+        ...(Number.isFinite(retry) && retry > 0 ? { retryAfterSeconds: retry } : {}),
+      });
+    }
+    return parsed as T;
+  }
+
+  function query(params: Record<string, string | number | undefined>): string {
+    const q = new URLSearchParams();
+    for (const [k, v] of Object.entries(params)) {
+      if (v !== undefined && v !== "") q.set(k, String(v));
+    }
+    const s = q.toString();
+    return s ? `?${s}` : "";
+  }
+
+  return {
+    health: (opts) => call("GET", "/health", undefined, opts),
+    token: (req = {}, opts) =>
+      call(
+        "GET",
+        `/token${
+          query({
+            scopes: req.scopes?.join(","),
+            ttl_seconds: req.ttlSeconds,
+            session: req.session,
+          })
+        }`,
+        undefined,
+        opts,
+      ),
+    identity: (opts) => call("GET", "/identity", undefined, opts),
+    projectNumber: (project, opts) =>
+      call("GET", `/project-number${query({ project })}`, undefined, opts),
+    universeDomain: (opts) => call("GET", "/universe-domain", undefined, opts),
+    identityToken: (req, opts) =>
+      call(
+        "GET",
+        `/identity-token${
+          query({
+            audience: req.audience,
+            format: req.format,
+            licenses: req.licenses === undefined ? undefined : String(req.licenses),
+          })
+        }`,
+        undefined,
+        opts,
+      ),
+    createSession: (req, opts) => call("POST", "/session", req, opts),
+    getSession: (id, opts) => call("GET", `/session${query({ id })}`, undefined, opts),
+    deleteSession: async (id, opts) => {
+      await call("DELETE", `/session${query({ id })}`, undefined, opts);
+    },
+    close: () => {
+      http?.close();
+      http = undefined;
+    },
+  };
+}

@@ -1,0 +1,86 @@
+/**
+ * The gate protocol: HTTP/1.1 + JSON over a Unix socket. Container-side roles
+ * send {@linkcode PROTOCOL_HEADER}; the gate refuses other versions with a
+ * `protocol_mismatch` error rather than guessing.
+ */
+import type { ErrorCode } from "./errors.ts";
+
+export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_HEADER = "x-gcp-gate-protocol";
+
+/** Host used in URLs sent over the Unix socket (never resolved). */
+export const SOCKET_HOST = "gate.invalid";
+
+export const DEFAULT_SCOPES: readonly string[] = ["https://www.googleapis.com/auth/cloud-platform"];
+
+/** Every error body: `{"error": "<message>", "code": "<machine code>"}`. */
+export interface ErrorBody {
+  error: string;
+  code: ErrorCode;
+}
+
+export interface HealthResponse {
+  status: "ok";
+  uptime_seconds: number;
+  version: string;
+  protocol: number;
+}
+
+export interface TokenResponse {
+  access_token: string;
+  expires_in: number;
+  token_type: "Bearer";
+}
+
+export interface IdentityResponse {
+  email: string;
+}
+
+export interface ProjectNumberResponse {
+  project_id: string;
+  project_number: string;
+}
+
+export interface UniverseDomainResponse {
+  universe_domain: string;
+}
+
+export interface IdentityTokenResponse {
+  id_token: string;
+}
+
+/** What a caller tells the human when it asks for prod access. */
+export interface ProdRequest {
+  /** The command to run, redacted by the caller; shown to the human. */
+  command?: string[];
+  reason?: string;
+  project?: string;
+  scopes?: string[];
+  /** Seconds the session should live (capped by the gate). */
+  ttl_seconds?: number;
+}
+
+export interface SessionResponse {
+  session_id: string;
+  expires_in: number;
+  project: string | undefined;
+  scopes: string[];
+  email: string;
+}
+
+/** Body limits the gate enforces (and clients respect). */
+export const LIMITS: Readonly<{
+  maxBodyBytes: number;
+  maxUrlBytes: number;
+  maxArgs: number;
+  maxArgChars: number;
+  maxCommandBytes: number;
+  maxReasonChars: number;
+}> = Object.freeze({
+  maxBodyBytes: 64 * 1024,
+  maxUrlBytes: 4096,
+  maxArgs: 512,
+  maxArgChars: 2000,
+  maxCommandBytes: 32 * 1024,
+  maxReasonChars: 500,
+});
