@@ -105,7 +105,7 @@ export function expandTemplate(
   return unique.length === 0 ? undefined : `${flag}=${unique.join(",")}`;
 }
 
-/** Resolves a role's template for `args`. Help/version get no permissions at all. */
+/** Resolves a role's template for `args`. */
 export function resolveFlags(
   role: Role,
   templates: readonly string[],
@@ -118,8 +118,11 @@ export function resolveFlags(
     readTextFile: readTextFileIfExists,
     cwd: () => Deno.cwd(),
   });
-  if (inv.help || inv.version) return [];
-  const values = placeholders(role, inv);
+  // Help and version load no config: only the table's static scopes remain
+  // (a role's imports may still need those, e.g. env reads at import time).
+  const values = inv.help || inv.version
+    ? Object.fromEntries(Object.keys(placeholders(role, inv)).map((k) => [k, []]))
+    : placeholders(role, inv);
   return templates.map((t) => expandTemplate(t, values)).filter((f): f is string =>
     f !== undefined
   );

@@ -391,6 +391,8 @@ export interface Invocation {
 
 type Raw = string | number | boolean | string[];
 
+const noEnv: EnvReader = () => undefined;
+
 function describeKind(spec: KeySpec): string {
   switch (spec.kind) {
     case "int":
@@ -633,7 +635,7 @@ export function loadInvocation(
       value = validate(key, given.raw, given.where, deps.env, deps.cwd);
     } else if (spec.default !== undefined) {
       // Defaults of keys this role does not use must not read its environment.
-      const env = keys.includes(key) ? deps.env : () => undefined;
+      const env = keys.includes(key) && !help && !version ? deps.env : noEnv;
       const d = typeof spec.default === "function" ? spec.default(env) : spec.default;
       value = d === undefined ? undefined : validate(key, d, "default", deps.env, deps.cwd);
     }
@@ -661,7 +663,7 @@ export function loadInvocation(
     credentials_candidates: Object.freeze(
       credentialsFile
         ? [credentialsFile]
-        : credentialsCandidates(spec.loadsConfig ? deps.env : () => undefined),
+        : credentialsCandidates(spec.loadsConfig && !help && !version ? deps.env : noEnv),
     ),
     audit_log: out.audit_log as string,
     audit_max_bytes: out.audit_max_bytes as number,

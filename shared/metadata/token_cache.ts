@@ -1,6 +1,7 @@
 /**
- * A token cache for metadata servers: tokens are kept until min(5 min, 10 %
- * of their life) remain, and concurrent misses share one upstream call.
+ * Caches for metadata servers. Access tokens are kept until min(5 min, 10 %
+ * of their life) remain, so a burst of 10^5 requests costs at most one
+ * upstream call; concurrent misses share that call (single flight).
  */
 import type { TokenResponse } from "../protocol.ts";
 
@@ -22,27 +23,49 @@ export interface TokenCache {
   clear(): void;
 }
 
+/** Options for {@linkcode createTokenCache}. */
 export interface TokenCacheOptions {
   fetch: TokenFetcher;
   now?: () => number;
+  /**
+   * Most distinct scope sets kept (default 64). Scopes come from the
+   * container, so without a bound a loop over random scope lists grows the
+   * cache forever; the oldest entry is evicted first.
+   */
+  maxEntries?: number;
 }
 
-function fresh(t: CachedToken, now: number): boolean {
+/** True while `t` may still be served: more than min(5 min, 10 %) of its life left. */
+export function isFresh(t: CachedToken, now: number): boolean {
   const margin = Math.min(5 * 60_000, (t.expiresAt - t.fetchedAt) * 0.1);
-  return t.expiresAt - now > margin;
+  // +1 s so that a served `expires_in` (whole seconds, floored) stays above
+  // the margin: clients refresh 3¾–5 min early and must not see "expiring".
+  return t.expiresAt - now > margin + 1000;
 }
 
+/** Creates a token cache in front of `options.fetch`. */
 export function createTokenCache(options: TokenCacheOptions): TokenCache {
   const now = options.now ?? Date.now;
+  const maxEntries = options.maxEntries ?? 64;
   const cache = new Map<string, CachedToken>();
   const inflight = new Map<string, Promise<CachedToken>>();
   const keyOf = (scopes: readonly string[]): string => [...new Set(scopes)].sort().join(" ");
+
+  function store(key: string, t: CachedToken): void {
+    cache.delete(key);
+    cache.set(key, t);
+    while (cache.size > maxEntries) {
+      const oldest = cache.keys().next().value;
+      if (oldest === undefined) break;
+      cache.delete(oldest);
+    }
+  }
 
   return {
     get(scopes) {
       const key = keyOf(scopes);
       const hit = cache.get(key);
-      if (hit && fresh(hit, now())) return Promise.resolve(hit);
+      if (hit && isFresh(hit, now())) return Promise.resolve(hit);
       let p = inflight.get(key);
       if (!p) {
         const fetchedAt = now();
@@ -52,7 +75,7 @@ export function createTokenCache(options: TokenCacheOptions): TokenCache {
             expiresAt: fetchedAt + r.expires_in * 1000,
             fetchedAt,
           };
-          cache.set(key, t);
+          store(key, t);
           return t;
         }).finally(() => inflight.delete(key));
         inflight.set(key, p);
@@ -65,6 +88,68 @@ export function createTokenCache(options: TokenCacheOptions): TokenCache {
     },
     clear() {
       cache.clear();
+    },
+  };
+}
+
+/** A value fetched once and kept; failures are not kept, so the next call retries. */
+export interface Memo<T> {
+  get(): Promise<T>;
+}
+
+/** Caches the first successful result of `load`; concurrent callers share one call. */
+export function memoize<T>(load: () => Promise<T>): Memo<T> {
+  let value: { v: T } | undefined;
+  let pending: Promise<T> | undefined;
+  return {
+    get() {
+      if (value) return Promise.resolve(value.v);
+      pending ??= load().then((v) => {
+        value = { v };
+        return v;
+      }).finally(() => (pending = undefined));
+      return pending;
+    },
+  };
+}
+
+/** Options for {@linkcode createExpiringCache}. */
+export interface ExpiringCacheOptions {
+  now?: () => number;
+  maxEntries?: number;
+}
+
+/** A keyed single-flight cache whose entries carry their own expiry. */
+export interface ExpiringCache<T> {
+  /** `load` returns the value and when it stops being servable (ms since epoch). */
+  get(key: string, load: () => Promise<{ value: T; freshUntil: number }>): Promise<T>;
+}
+
+/** Creates an {@linkcode ExpiringCache} bounded to `maxEntries` (oldest evicted). */
+export function createExpiringCache<T>(options: ExpiringCacheOptions = {}): ExpiringCache<T> {
+  const now = options.now ?? Date.now;
+  const maxEntries = options.maxEntries ?? 64;
+  const cache = new Map<string, { value: T; freshUntil: number }>();
+  const inflight = new Map<string, Promise<T>>();
+  return {
+    get(key, load) {
+      const hit = cache.get(key);
+      if (hit && hit.freshUntil > now()) return Promise.resolve(hit.value);
+      let p = inflight.get(key);
+      if (!p) {
+        p = load().then((r) => {
+          cache.delete(key);
+          if (r.freshUntil > now()) cache.set(key, r);
+          while (cache.size > maxEntries) {
+            const oldest = cache.keys().next().value;
+            if (oldest === undefined) break;
+            cache.delete(oldest);
+          }
+          return r.value;
+        }).finally(() => inflight.delete(key));
+        inflight.set(key, p);
+      }
+      return p;
     },
   };
 }

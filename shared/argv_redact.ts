@@ -1,0 +1,157 @@
+/**
+ * Redaction and capping of a command line before a human sees it. The caller
+ * (with-prod, in the container) runs it before the argv leaves the container,
+ * and the gate runs it again on what arrives: the argv is hostile input that
+ * ends up in a dialog, a terminal and the audit log.
+ *
+ * Order matters: unsafe characters are stripped first (a bidi override or a
+ * NUL must not split a secret so that no pattern matches), secrets are
+ * redacted on the whole argument (truncating first could cut a JWT so that it
+ * no longer looks like one), and only then are the caps applied.
+ */
+import { LIMITS } from "./protocol.ts";
+import { redactText, stripUnsafeChars } from "./redact.ts";
+
+/** What replaces a secret. Visible on purpose: the human sees that something was hidden. */
+export const REDACTED = "[REDACTED]";
+
+/** The caps {@linkcode redactArgv} applies (the same as the gate's protocol limits). */
+export const ARGV_CAPS: Readonly<{ maxArgs: number; maxArgChars: number; maxTotalBytes: number }> =
+  Object.freeze({
+    maxArgs: LIMITS.maxArgs,
+    maxArgChars: LIMITS.maxArgChars,
+    maxTotalBytes: LIMITS.maxCommandBytes,
+  });
+
+/** The result of {@linkcode redactArgv}. */
+export interface RedactedArgv {
+  /** The argv to show: stripped, redacted and capped. */
+  readonly argv: string[];
+  /** One line per cap applied, e.g. "argument 3 truncated to 2000 characters". */
+  readonly notes: string[];
+  /** How many secrets were replaced by {@linkcode REDACTED}. */
+  readonly redactions: number;
+}
+
+// Names whose value is a secret: `--db-password x`, `--client-secret=x`,
+// `API_KEY=x`, `{"token": "x"}`. Broad on purpose: a false positive costs a
+// dialog line's readability, a false negative shows a credential to a screen
+// (and to the audit log).
+const SECRET_NAME = String
+  .raw`[A-Za-z0-9_.\-]*(?:password|passwd|passphrase|secret|token|key|credentials?|auth)`;
+
+/** A flag whose next argument is its secret value: `--password hunter2`. */
+const SECRET_FLAG = new RegExp(String.raw`^--?${SECRET_NAME}$`, "i");
+/** A whole argument `NAME=value` (or `--name=value`): everything after `=` is the secret. */
+const WHOLE_PAIR = new RegExp(String.raw`^(-{0,2}${SECRET_NAME})=([\s\S]+)$`, "i");
+/** `name=value` inside a longer argument (URL query, `--set a=1,b_token=2`). */
+const EMBEDDED_PAIR = new RegExp(String.raw`(${SECRET_NAME})=([^\s&;,]+)`, "gi");
+/** `"name": "value"` inside JSON. */
+const JSON_PAIR = new RegExp(String.raw`("${SECRET_NAME}"\s*:\s*)"(?:[^"\\]|\\.)*"`, "gi");
+/** An HTTP header argument: `Authorization: Basic …`, `X-Api-Key: …`. */
+const HEADER = new RegExp(String.raw`^((?:authorization|proxy-authorization|cookie|${SECRET_NAME})\s*:\s*)\S[\s\S]*$`, "i");
+/** The password in a URL's userinfo: `postgres://user:secret@host`. */
+const URL_PASSWORD = /\b([a-z][a-z0-9+.\-]*:\/\/[^\s:@/]*:)[^\s@/]+@/gi;
+/** A run of base64/base64url characters long enough to be a key or a token. */
+const BLOB = /[A-Za-z0-9+/_\-]{40,}={0,2}/g;
+
+/** Shannon entropy in bits per character. */
+function entropy(s: string): number {
+  const counts = new Map<string, number>();
+  for (const ch of s) counts.set(ch, (counts.get(ch) ?? 0) + 1);
+  let h = 0;
+  for (const n of counts.values()) {
+    const p = n / s.length;
+    h -= p * Math.log2(p);
+  }
+  return h;
+}
+
+/**
+ * True for a long base64 blob. Mixed case plus digits plus high entropy:
+ * paths, git SHAs (lowercase hex) and UUIDs stay readable; keys and tokens
+ * (random over 64 symbols) do not.
+ */
+function isSecretBlob(run: string): boolean {
+  const body = run.replace(/=+$/, "");
+  if (body.length < 40) return false;
+  if (!/[a-z]/.test(body) || !/[A-Z]/.test(body) || !/[0-9]/.test(body)) return false;
+  return entropy(body) >= 4.2;
+}
+
+/** Redacts the secrets inside one argument; counts replacements in `count`. */
+function redactArg(arg: string, count: { n: number }): string {
+  const hit = (s: string): string => {
+    count.n++;
+    return s;
+  };
+  const whole = WHOLE_PAIR.exec(arg);
+  if (whole) return hit(`${whole[1]}=${REDACTED}`);
+  const header = HEADER.exec(arg);
+  if (header) return hit(`${header[1]}${REDACTED}`);
+  let out = arg;
+  out = out.replace(JSON_PAIR, (_m, name: string) => hit(`${name}"${REDACTED}"`));
+  out = out.replace(EMBEDDED_PAIR, (_m, name: string) => hit(`${name}=${REDACTED}`));
+  out = out.replace(URL_PASSWORD, (_m, prefix: string) => hit(`${prefix}${REDACTED}@`));
+  const known = redactText(out);
+  if (known !== out) {
+    count.n++;
+    out = known.replaceAll("[REDACTED]", REDACTED);
+  }
+  out = out.replace(BLOB, (run) => (isSecretBlob(run) ? hit(REDACTED) : run));
+  return out;
+}
+
+const encoder = new TextEncoder();
+
+/**
+ * Makes a caller-supplied argv safe to show a human: strips control and bidi
+ * characters, redacts secrets (values of password-like flags, `key=value`
+ * secrets, JWTs, OAuth tokens, long base64 blobs, URL passwords), then caps it
+ * at 512 arguments, 2000 characters per argument and 32 KiB in total, with one
+ * note per cap applied.
+ */
+export function redactArgv(argv: readonly string[]): RedactedArgv {
+  const notes: string[] = [];
+  const count = { n: 0 };
+  const out: string[] = [];
+  let total = 0;
+  const limit = Math.min(argv.length, ARGV_CAPS.maxArgs);
+  let secretNext = false;
+  for (let i = 0; i < limit; i++) {
+    const raw = argv[i];
+    // Hostile input arrives as parsed JSON: anything but a string is shown as its type only.
+    let arg = stripUnsafeChars(typeof raw === "string" ? raw : `[${typeof raw}]`);
+    if (secretNext && !arg.startsWith("-")) {
+      arg = REDACTED;
+      count.n++;
+      secretNext = false;
+    } else {
+      secretNext = SECRET_FLAG.test(arg);
+      arg = redactArg(arg, count);
+    }
+    if (arg.length > ARGV_CAPS.maxArgChars) {
+      notes.push(
+        `argument ${i + 1} truncated to ${ARGV_CAPS.maxArgChars} characters (was ${arg.length})`,
+      );
+      arg = `${arg.slice(0, ARGV_CAPS.maxArgChars - 1)}…`;
+    }
+    const bytes = encoder.encode(arg).length;
+    if (total + bytes > ARGV_CAPS.maxTotalBytes) {
+      notes.push(
+        `command truncated at ${ARGV_CAPS.maxTotalBytes / 1024} KiB: arguments ${i + 1} to ${argv.length} not shown`,
+      );
+      return { argv: out, notes, redactions: count.n };
+    }
+    total += bytes;
+    out.push(arg);
+  }
+  if (argv.length > ARGV_CAPS.maxArgs) {
+    notes.push(
+      `command truncated to ${ARGV_CAPS.maxArgs} arguments: ${
+        argv.length - ARGV_CAPS.maxArgs
+      } more not shown`,
+    );
+  }
+  return { argv: out, notes, redactions: count.n };
+}
