@@ -1,0 +1,95 @@
+// deno-lint-ignore-file no-console -- a docs script reports on stderr
+/**
+ * README sections generated from code, so docs and behaviour are the same data:
+ *   deno run -A scripts/readme.ts --write   refresh them
+ *   deno run -A scripts/readme.ts --check   exit 1 when README.md is stale
+ */
+import { CONFIG_SCHEMA, type ConfigKey, envName, flagName } from "../shared/config.ts";
+
+/** Replaces the body between `<!-- section:NAME -->` and `<!-- /section:NAME -->`. */
+export function replaceSection(text: string, name: string, body: string): string {
+  const open = `<!-- section:${name} -->`;
+  const close = `<!-- /section:${name} -->`;
+  const a = text.indexOf(open);
+  const b = text.indexOf(close);
+  if (a < 0 || b < a) throw new Error(`README.md has no section ${name}`);
+  return `${text.slice(0, a + open.length)}\n${body.trim()}\n${text.slice(b)}`;
+}
+
+/** The body of a section (between its markers), trimmed. */
+export function sectionBody(text: string, name: string): string | undefined {
+  const open = `<!-- section:${name} -->`;
+  const a = text.indexOf(open);
+  const b = text.indexOf(`<!-- /section:${name} -->`);
+  return a < 0 || b < a ? undefined : text.slice(a + open.length, b).trim();
+}
+
+/** The config keys table, from CONFIG_SCHEMA. */
+export function configKeysMarkdown(): string {
+  const rows = [
+    "| key | flag / environment | used by | default | meaning |",
+    "|---|---|---|---|---|",
+  ];
+  for (const key of Object.keys(CONFIG_SCHEMA) as ConfigKey[]) {
+    const s = CONFIG_SCHEMA[key] as {
+      help: string;
+      roles: readonly string[];
+      default?: unknown;
+      min?: number;
+      max?: number;
+    };
+    const def = s.default === undefined
+      ? "—"
+      : typeof s.default === "function"
+      ? "(see meaning)"
+      : `\`${s.default}\``;
+    const range = s.min !== undefined ? ` (${s.min}…${s.max})` : "";
+    const tomlKey = key.includes(".")
+      ? `\`[${key.split(".")[0]}] ${key.split(".")[1]}\``
+      : `\`${key}\``;
+    rows.push(
+      `| ${tomlKey} | \`--${flagName(key)}\` / \`${envName(key)}\` | ${
+        s.roles.join(", ")
+      } | ${def} | ${s.help}${range} |`,
+    );
+  }
+  return [
+    rows.join("\n"),
+    "",
+    "Defaults that depend on the user: `socket_path` is `$XDG_RUNTIME_DIR/gcp-gate/gate.sock` (else",
+    "`~/.gcp-gate/gate.sock`); `admin_socket_path` is `$XDG_RUNTIME_DIR/gcp-gate-admin/admin.sock` (else",
+    "`~/.gcp-gate-admin/admin.sock`) — a different directory, because containers mount the socket's",
+    "directory; `audit_log` is `$XDG_STATE_HOME/gcp-gate/audit.log` (else `~/.local/state/gcp-gate/audit.log`),",
+    "outside the mounted directory for the same reason; `credentials_file` is, in order,",
+    "`$GOOGLE_APPLICATION_CREDENTIALS`, `$CLOUDSDK_CONFIG/application_default_credentials.json`,",
+    "`~/.config/gcloud/application_default_credentials.json`; `kubeconfig` is the first path in",
+    "`$KUBECONFIG`, else `~/.kube/config`. Paths may start with `~/`; in a config file they must",
+    "otherwise be absolute. Endpoints are full base URLs (Private Service Connect users set them;",
+    "the tests point them at a local fake); the gate's network permission is derived from them at",
+    "launch.",
+  ].join("\n");
+}
+
+/** Every generated section by name. Sections owned by other code register here. */
+export async function generatedSections(): Promise<Record<string, string>> {
+  const { markdownTable } = await import("./build.ts");
+  return { "config-keys": configKeysMarkdown(), permissions: markdownTable() };
+}
+
+if (import.meta.main) {
+  const path = new URL("../README.md", import.meta.url).pathname;
+  const text = Deno.readTextFileSync(path);
+  let next = text;
+  for (const [name, body] of Object.entries(await generatedSections())) {
+    next = replaceSection(next, name, body);
+  }
+  if (Deno.args.includes("--write")) {
+    if (next !== text) Deno.writeTextFileSync(path, next);
+    console.error(next === text ? "readme: up to date" : "readme: generated sections refreshed");
+  } else if (next !== text) {
+    console.error(
+      "readme: README.md's generated sections are stale; run: deno run -A scripts/readme.ts --write",
+    );
+    Deno.exit(1);
+  }
+}
