@@ -2,7 +2,7 @@
 /**
  * Builds every role into dist/ from ONE permission table (below).
  *
- *   deno task build [--quiet] [--markdown]
+ *   deno task build [--quiet] [--markdown] [--write-readme]
  *
  * Two forms from the same table:
  * - bundled (default): `deno bundle` → dist/lib/<role>.js, plus a launcher
@@ -171,16 +171,41 @@ export function templatesFor(role: Role): string[] {
   ) => (g.scopes.length ? `${g.flag}=${g.scopes.join(",")}` : g.flag));
 }
 
-/** The README's permission table, generated from {@linkcode PERMISSIONS}. */
+/**
+ * The README's permission table, generated from {@linkcode PERMISSIONS}.
+ * Columns are padded the way `deno fmt` lays out Markdown tables, so the
+ * README section stays byte-identical after formatting (a test compares them).
+ */
 export function markdownTable(): string {
-  const rows = ["| executable | permission | scopes | why |", "|---|---|---|---|"];
+  const header = ["executable", "permission", "scopes", "why"];
+  const rows: string[][] = [];
   for (const [role, b] of Object.entries(PERMISSIONS)) {
     for (const g of b.grants) {
       const scopes = g.scopes.length ? g.scopes.map((s) => `\`${s}\``).join(", ") : "(all)";
-      rows.push(`| \`${role}\` | \`${g.flag}\` | ${scopes} | ${g.why} |`);
+      rows.push([`\`${role}\``, `\`${g.flag}\``, scopes, g.why.replaceAll("|", "\\|")]);
     }
   }
-  return rows.join("\n");
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]): string =>
+    `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(" | ")} |`;
+  return [line(header), line(widths.map((w) => "-".repeat(w))), ...rows.map(line)].join("\n");
+}
+
+export const README_PERMISSIONS_BEGIN = "<!-- section:permissions -->";
+export const README_PERMISSIONS_END = "<!-- /section:permissions -->";
+
+/** `readme` with its permissions section replaced by the generated table. */
+export function readmeWithTable(readme: string): string {
+  const begin = readme.indexOf(README_PERMISSIONS_BEGIN);
+  const end = readme.indexOf(README_PERMISSIONS_END);
+  if (begin < 0 || end < begin) {
+    throw new Error(
+      `README has no ${README_PERMISSIONS_BEGIN} … ${README_PERMISSIONS_END} section`,
+    );
+  }
+  return `${readme.slice(0, begin + README_PERMISSIONS_BEGIN.length)}\n\n${markdownTable()}\n\n${
+    readme.slice(end)
+  }`;
 }
 
 const RUN_FLAGS = ["--no-config", "--cached-only", "--no-prompt"];
@@ -220,6 +245,15 @@ export function launcherScript(role: Role, denoPath: string): string {
     `exec "$deno" run ${RUN_FLAGS.join(" ")} $flags "$lib/${role}.js" "$@"`,
     "",
   ].join("\n");
+}
+
+/** The role's flags as its launcher would resolve them for this user's config now. */
+function resolvedForUser(role: Role): string {
+  try {
+    return resolveFlags(role, templatesFor(role), []).map((f) => `    ${f}`).join("\n");
+  } catch (err) {
+    return `    (cannot resolve with your config: ${(err as Error).message})`;
+  }
 }
 
 async function run(cmd: string[], quiet: boolean): Promise<void> {
@@ -283,6 +317,12 @@ async function main(): Promise<void> {
     console.log(markdownTable());
     return;
   }
+  if (args.has("--write-readme")) {
+    const readme = new URL("../README.md", import.meta.url);
+    Deno.writeTextFileSync(readme, readmeWithTable(Deno.readTextFileSync(readme)));
+    console.error("build: README.md permissions section regenerated from PERMISSIONS");
+    return;
+  }
   const quiet = args.has("--quiet");
   const say = (s: string): void => {
     if (!quiet) console.error(s);
@@ -332,6 +372,9 @@ async function main(): Promise<void> {
       Deno.chmodSync(tmp, 0o755);
       Deno.renameSync(tmp, bin);
       say(`build: ${role}: bundled → ${bin}\n  ${templatesFor(role).join("\n  ")}`);
+      if (!quiet && PERMISSIONS[role].resolve) {
+        say(`  resolved for you now:\n${resolvedForUser(role)}`);
+      }
     }
   }
 }

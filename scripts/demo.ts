@@ -33,7 +33,12 @@ const env = { ...Deno.env.toObject(), HOME: dir, NO_COLOR: "1" };
 const children: Deno.ChildProcess[] = [];
 
 async function startRole(role: string, args: string[], ready: RegExp): Promise<RegExpMatchArray> {
-  const child = new Deno.Command(`${root}dist/bin/${role}`, { args, env, stdout: "piped", stderr: "piped" }).spawn();
+  const child = new Deno.Command(`${root}dist/bin/${role}`, {
+    args,
+    env,
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
   children.push(child);
   let seen = "";
   const decoder = new TextDecoder();
@@ -42,14 +47,20 @@ async function startRole(role: string, args: string[], ready: RegExp): Promise<R
   (async () => {
     for await (const chunk of child.stderr) {
       const text = decoder.decode(chunk);
-      Deno.stderr.writeSync(new TextEncoder().encode(text.replace(/^/gm, `  [${role}] `).replace(/ {2}\[[^\]]+\] $/, "")));
+      Deno.stderr.writeSync(
+        new TextEncoder().encode(
+          text.replace(/^/gm, `  [${role}] `).replace(/ {2}\[[^\]]+\] $/, ""),
+        ),
+      );
       seen += text;
       const m = seen.match(ready);
       if (m) resolveReady(m);
     }
   })();
   void child.stdout.cancel();
-  const timeout = new Promise<never>((_, rej) => setTimeout(() => rej(new Error(`${role} did not start; see its output above`)), 15_000));
+  const timeout = new Promise<never>((_, rej) =>
+    setTimeout(() => rej(new Error(`${role} did not start; see its output above`)), 15_000)
+  );
   const exited = child.status.then((s) => {
     throw new Error(`${role} exited with code ${s.code}; see its output above`);
   });
@@ -80,7 +91,12 @@ async function cleanup(): Promise<void> {
 try {
   console.log(`demo: fake Google APIs on ${fake.base} (no real Google account involved)`);
   await startRole("gcp-gate", ["--config", config], /ready: listening on/);
-  const m = await startRole("gcp-metadata-proxy", ["--config", config, "--port", String(freePort(8173))], /listening on http:\/\/(127\.0\.0\.1:\d+)/);
+  const m = await startRole("gcp-metadata-proxy", [
+    "--config",
+    config,
+    "--port",
+    String(freePort(8173)),
+  ], /listening on http:\/\/(127\.0\.0\.1:\d+)/);
   const hostPort = m[1]!;
   console.log(`
 demo: gate on ${socket}, metadata proxy on ${hostPort}.

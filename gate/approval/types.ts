@@ -44,5 +44,9 @@ export interface Approver {
 /** Denies everything: the default until an approval chain is configured. */
 export const DENY_ALL: Approver = {
   decide: () =>
-    Promise.resolve({ approved: false, method: "none", detail: "no approval method is configured" }),
+    Promise.resolve({
+      approved: false,
+      method: "none",
+      detail: "no approval method is configured",
+    }),
 };
