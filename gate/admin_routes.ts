@@ -1,0 +1,124 @@
+/**
+ * The admin API, served only on the admin socket (its own 0600 socket in its
+ * own 0700 directory, never mounted into containers): list waiting prod
+ * requests and decide them. The gate socket has none of these endpoints, and
+ * this socket has none of the token endpoints, so a container that can reach
+ * the gate still cannot approve its own request.
+ */
+import { GateError } from "../shared/errors.ts";
+import { errorResponse, jsonResponse } from "../shared/http.ts";
+import type { Logger } from "../shared/log.ts";
+import { LIMITS, PROTOCOL_HEADER, PROTOCOL_VERSION } from "../shared/protocol.ts";
+import type { ApprovalQueue } from "./approval/queue.ts";
+
+/** One waiting request as `GET /pending` lists it. */
+export interface PendingView {
+  id: string;
+  kind: "session" | "token";
+  email: string;
+  project: string | null;
+  scopes: string[];
+  ttl_seconds: number;
+  reason: string | null;
+  command: string[] | null;
+  notes: string[];
+  age_seconds: number;
+  expires_in: number;
+}
+
+export interface PendingResponse {
+  pending: PendingView[];
+}
+
+export interface DecideResponse {
+  id: string;
+  approved: boolean;
+}
+
+/** Dependencies of {@linkcode createAdminHandler}. */
+export interface AdminHandlerDeps {
+  queue: ApprovalQueue;
+  log: Logger;
+  now?: () => number;
+}
+
+const ID_RE = /^[A-Za-z0-9_-]{1,64}$/;
+
+/** Creates the admin socket's request handler. */
+export function createAdminHandler(deps: AdminHandlerDeps): (req: Request) => Promise<Response> {
+  const now = deps.now ?? Date.now;
+
+  function pending(): PendingResponse {
+    const t = now();
+    return {
+      pending: deps.queue.list().map(({ request: r, createdAt, expiresAt }) => ({
+        id: r.id,
+        kind: r.kind,
+        email: r.email,
+        project: r.project ?? null,
+        scopes: [...r.scopes],
+        ttl_seconds: r.ttlSeconds,
+        reason: r.reason ?? null,
+        command: r.command ? [...r.command] : null,
+        notes: [...r.notes],
+        age_seconds: Math.floor((t - createdAt) / 1000),
+        expires_in: Math.max(0, Math.ceil((expiresAt - t) / 1000)),
+      })),
+    };
+  }
+
+  function route(req: Request, url: URL): Response {
+    const path = url.pathname;
+    const only = (m: string): void => {
+      if (req.method !== m) throw new GateError("method_not_allowed", `${path} accepts ${m} only`);
+    };
+    if (path === "/health") {
+      only("GET");
+      return jsonResponse({ status: "ok", admin: true });
+    }
+    if (req.headers.get(PROTOCOL_HEADER) !== String(PROTOCOL_VERSION)) {
+      throw new GateError(
+        "protocol_mismatch",
+        `this admin socket speaks protocol ${PROTOCOL_VERSION}; use the gcp-gate of the same version`,
+      );
+    }
+    if (path === "/pending") {
+      only("GET");
+      return jsonResponse(pending());
+    }
+    if (path === "/approve" || path === "/deny") {
+      only("POST");
+      const id = url.searchParams.get("id") ?? "";
+      if (!ID_RE.test(id)) {
+        throw new GateError("bad_request", "id must be a request id as listed by gcp-gate pending");
+      }
+      const approve = path === "/approve";
+      if (!deps.queue.decide(id, approve)) {
+        throw new GateError(
+          "not_found",
+          `no prod request ${id} is waiting (it may have expired or been withdrawn); run gcp-gate pending`,
+        );
+      }
+      deps.log.info(`prod request ${id} ${approve ? "approved" : "denied"} on the admin socket`);
+      const body: DecideResponse = { id, approved: approve };
+      return jsonResponse(body);
+    }
+    throw new GateError("not_found", `no such admin endpoint: ${path.slice(0, 100)}`);
+  }
+
+  return (req) => {
+    try {
+      if (req.url.length > LIMITS.maxUrlBytes) {
+        throw new GateError("too_large", `request URL longer than ${LIMITS.maxUrlBytes} bytes`, {
+          status: 414,
+        });
+      }
+      return Promise.resolve(route(req, new URL(req.url)));
+    } catch (err) {
+      if (!(err instanceof GateError)) {
+        deps.log.error("admin: unexpected error", { error: String(err) });
+      }
+      return Promise.resolve(errorResponse(err));
+    }
+  };
+}

@@ -1,0 +1,89 @@
+/**
+ * Listening on the admin socket. Same safety rules as the gate socket (a
+ * private 0700 directory we own, a 0600 socket, no symlinks, no replacing a
+ * live server), but its own directory: containers get the gate socket's
+ * directory mounted, and must never see this one.
+ */
+import { GateError } from "../shared/errors.ts";
+import type { Logger } from "../shared/log.ts";
+import { prepareSocketPath, removeOwnSocket } from "./socket.ts";
+import type { ApprovalQueue } from "./approval/queue.ts";
+import { createAdminHandler } from "./admin_routes.ts";
+import { createAdminClient } from "./admin_client.ts";
+
+/** Options for {@linkcode startAdminServer}. */
+export interface AdminServerOptions {
+  socketPath: string;
+  /** The gate's socket: the admin socket must not share its directory. */
+  gateSocketPath: string;
+  queue: ApprovalQueue;
+  log: Logger;
+}
+
+export interface AdminServer {
+  shutdown(): Promise<void>;
+}
+
+function dirname(p: string): string {
+  const i = p.lastIndexOf("/");
+  return i <= 0 ? "/" : p.slice(0, i);
+}
+
+async function isAdminLive(path: string): Promise<boolean> {
+  const client = createAdminClient({ socketPath: path, timeoutMs: 1000 });
+  try {
+    await client.health();
+    return true;
+  } catch {
+    return false;
+  } finally {
+    client.close();
+  }
+}
+
+/** Binds the admin socket and serves the admin API. */
+export async function startAdminServer(options: AdminServerOptions): Promise<AdminServer> {
+  const { socketPath, log } = options;
+  if (dirname(socketPath) === dirname(options.gateSocketPath)) {
+    // The gate socket's directory is what containers mount: an admin socket
+    // there would let a container approve its own prod request.
+    throw new GateError(
+      "config",
+      `admin_socket_path ${socketPath} is in the gate socket's directory, which containers mount; choose another directory`,
+    );
+  }
+  await prepareSocketPath(socketPath, { uid: () => Deno.uid(), isLive: isAdminLive });
+  const ac = new AbortController();
+  let resolveReady!: () => void;
+  const ready = new Promise<void>((r) => (resolveReady = r));
+  const server = Deno.serve({
+    path: socketPath,
+    signal: ac.signal,
+    onListen: () => resolveReady(),
+    onError: (err) => {
+      log.error("admin request failed", { error: String(err) });
+      return new Response(JSON.stringify({ error: "internal error", code: "internal" }), {
+        status: 500,
+      });
+    },
+  }, createAdminHandler({ queue: options.queue, log }));
+  await ready;
+  // The directory is 0700, so the window before this chmod exposes nothing.
+  Deno.chmodSync(socketPath, 0o600);
+  const ino = Deno.lstatSync(socketPath).ino;
+  log.info(`admin socket listening on ${socketPath} (approve queued prod requests here)`);
+  let stopping: Promise<void> | undefined;
+  return {
+    shutdown() {
+      stopping ??= (async () => {
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        const limit = new Promise<void>((r) => (timer = setTimeout(r, 2000)));
+        await Promise.race([server.shutdown(), limit]);
+        clearTimeout(timer);
+        ac.abort();
+        removeOwnSocket(socketPath, ino);
+      })();
+      return stopping;
+    },
+  };
+}

@@ -1,0 +1,70 @@
+import assert from "node:assert/strict";
+import { isGateError } from "../shared/errors.ts";
+import { createApprovalRateLimiter } from "./rate_limit.ts";
+
+function clock(start = 1_000_000): { now: () => number; advance: (ms: number) => void } {
+  let t = start;
+  return { now: () => t, advance: (ms) => (t += ms) };
+}
+
+function refusal(fn: () => unknown): { message: string; retry: number | undefined } {
+  try {
+    fn();
+  } catch (err) {
+    assert.ok(isGateError(err, "rate_limited"), `expected rate_limited, got ${err}`);
+    assert.equal(err.status, 429);
+    return { message: err.message, retry: err.retryAfterSeconds };
+  }
+  throw new Error("expected a rate_limited refusal");
+}
+
+Deno.test("rate limiter admits one pending approval at a time", () => {
+  const c = clock();
+  const rl = createApprovalRateLimiter({ cooldownSeconds: 5, maxPerMinute: 10, now: c.now });
+  const p = rl.acquire("aaa");
+  p.setDeadline(c.now() + 42_000);
+  c.advance(2000);
+  const r = refusal(() => rl.acquire("bbb"));
+  assert.match(r.message, /an approval is already pending \(request aaa, asked 2 s ago\)/);
+  assert.equal(r.retry, 40);
+  p.release("approved");
+  rl.acquire("ccc").release("approved");
+});
+
+Deno.test("rate limiter refuses during the cooldown after a denial, not after a cancel", () => {
+  const c = clock();
+  const rl = createApprovalRateLimiter({ cooldownSeconds: 5, maxPerMinute: 10, now: c.now });
+  rl.acquire("a").release("cancelled");
+  rl.acquire("b").release("denied");
+  c.advance(1500);
+  const r = refusal(() => rl.acquire("c"));
+  assert.match(r.message, /denied.*retry in 4 s/);
+  assert.equal(r.retry, 4);
+  c.advance(3500);
+  rl.acquire("d").release("approved");
+});
+
+Deno.test("rate limiter caps admitted requests per sliding minute", () => {
+  const c = clock();
+  const rl = createApprovalRateLimiter({ cooldownSeconds: 0, maxPerMinute: 3, now: c.now });
+  for (const id of ["a", "b", "c"]) {
+    rl.acquire(id).release("approved");
+    c.advance(10_000);
+  }
+  const r = refusal(() => rl.acquire("d"));
+  assert.match(r.message, /at most 3 per minute/);
+  assert.equal(r.retry, 30);
+  // Refusals are not counted: a client retrying in a loop does not lock itself out.
+  c.advance(30_000);
+  rl.acquire("e").release("approved");
+});
+
+Deno.test("rate limiter: releasing twice or late does not free someone else's slot", () => {
+  const rl = createApprovalRateLimiter({ cooldownSeconds: 0, maxPerMinute: 10 });
+  const a = rl.acquire("a");
+  a.release("approved");
+  const b = rl.acquire("b");
+  a.release("approved");
+  refusal(() => rl.acquire("c"));
+  b.release("approved");
+});

@@ -1,0 +1,143 @@
+import assert from "node:assert/strict";
+import { ARGV_CAPS, redactArgv, REDACTED } from "./argv_redact.ts";
+
+const JWT = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhYmMifQ.c2lnbmF0dXJlLXBhcnQ";
+const BLOB = "Zm9vYmFyYmF6cXV4MTIzNDU2Nzg5MEFCQ0RFRkdISUpLTE1OT1BRUlNUVVZXWFla";
+
+Deno.test("redactArgv() hides values of password-like flags, both forms", () => {
+  const r = redactArgv([
+    "mysql",
+    "--password",
+    "hunter2",
+    "--db-password=hunter3",
+    "--client-secret",
+    "s3cr3t",
+    "--access-token=ya29.abc",
+    "--verbose",
+  ]);
+  assert.deepEqual(r.argv, [
+    "mysql",
+    "--password",
+    REDACTED,
+    `--db-password=${REDACTED}`,
+    "--client-secret",
+    REDACTED,
+    `--access-token=${REDACTED}`,
+    "--verbose",
+  ]);
+  assert.equal(r.redactions, 4);
+  assert.ok(!JSON.stringify(r).includes("hunter"));
+});
+
+Deno.test("redactArgv() keeps a flag after a secret flag that takes no value", () => {
+  // A boolean `--skip-auth` must not swallow the next flag.
+  const r = redactArgv(["tool", "--skip-auth", "--dry-run", "deploy"]);
+  assert.deepEqual(r.argv, ["tool", "--skip-auth", "--dry-run", "deploy"]);
+});
+
+Deno.test("redactArgv() hides key=value secrets whole and embedded", () => {
+  const r = redactArgv([
+    "env",
+    "DB_PASSWORD=a,b;c",
+    "GITHUB_TOKEN=ghp_x",
+    "my.api.key=k",
+    "--set-env-vars=MODE=prod,STRIPE_SECRET=sk_live_1",
+    "https://h/x?user=bob&api_key=zzz&x=1",
+    "AWS_CREDENTIALS=c",
+    "BASIC_AUTH=u:p",
+    "MODE=prod",
+  ]);
+  assert.deepEqual(r.argv, [
+    "env",
+    `DB_PASSWORD=${REDACTED}`,
+    `GITHUB_TOKEN=${REDACTED}`,
+    `my.api.key=${REDACTED}`,
+    `--set-env-vars=MODE=prod,STRIPE_SECRET=${REDACTED}`,
+    `https://h/x?user=bob&api_key=${REDACTED}&x=1`,
+    `AWS_CREDENTIALS=${REDACTED}`,
+    `BASIC_AUTH=${REDACTED}`,
+    "MODE=prod",
+  ]);
+  const text = r.argv.join(" ");
+  for (const s of ["a,b;c", "ghp_x", "sk_live_1", "zzz", "u:p"]) assert.ok(!text.includes(s), s);
+});
+
+Deno.test("redactArgv() hides JWTs, OAuth tokens, base64 blobs, headers, URL passwords, JSON", () => {
+  const r = redactArgv([
+    "curl",
+    "-H",
+    "Authorization: Basic dXNlcjpwYXNz",
+    "-H",
+    "X-Goog-Api-Key: AIzaSyA",
+    `--data=${JWT}`,
+    `{"user":"bob","refresh_token":"1//abc\\"def","n":1}`,
+    "postgres://admin:pa55@db:5432/x",
+    `key-material:${BLOB}`,
+    "bearer ya29.a0AfH6SM",
+  ]);
+  const text = r.argv.join("\n");
+  for (const s of ["dXNlcjpwYXNz", "AIzaSyA", JWT, "1//abc", "pa55", BLOB, "ya29.a0"]) {
+    assert.ok(!text.includes(s), `${s} leaked in:\n${text}`);
+  }
+  assert.equal(r.argv[2], `Authorization: ${REDACTED}`);
+  assert.equal(r.argv[6], `{"user":"bob","refresh_token":"${REDACTED}","n":1}`);
+  assert.equal(r.argv[7], `postgres://admin:${REDACTED}@db:5432/x`);
+});
+
+Deno.test("redactArgv() leaves paths, git SHAs, UUIDs and ordinary words readable", () => {
+  const argv = [
+    "/usr/lib/google-cloud-sdk/platform/bundledpythonunix/bin/python3",
+    "3f6c17012ab34cd56ef7890123456789abcdef01",
+    "123e4567-e89b-12d3-a456-426614174000",
+    "gcloud",
+    "run",
+    "deploy",
+    "--project=my-prod-project",
+    "gs://my-bucket/Some/Path/To/Reports2024/Quarterly/Summary.csv",
+  ];
+  const r = redactArgv(argv);
+  assert.deepEqual(r.argv, argv);
+  assert.equal(r.redactions, 0);
+  assert.deepEqual(r.notes, []);
+});
+
+Deno.test("redactArgv() strips control and bidi characters before redacting", () => {
+  // A bidi override inside the name must not stop the secret from matching.
+  const r = redactArgv(["echo", "PASS\u202eWORD=x1", "a\u0000b\u001b[31mc", "line1\nline2"]);
+  assert.deepEqual(r.argv, ["echo", `PASSWORD=${REDACTED}`, "ab[31mc", "line1 line2"]);
+});
+
+Deno.test("redactArgv() caps each argument at 2000 characters and says so", () => {
+  const r = redactArgv(["echo", "x".repeat(5000)]);
+  assert.equal(r.argv[1]?.length, ARGV_CAPS.maxArgChars);
+  assert.deepEqual(r.notes, ["argument 2 truncated to 2000 characters (was 5000)"]);
+});
+
+Deno.test("redactArgv() redacts a JWT before truncating the argument it sits in", () => {
+  const r = redactArgv([`${"y".repeat(1990)} ${JWT}`]);
+  assert.ok(!r.argv[0]?.includes("eyJ"), "a cut JWT must not survive truncation");
+});
+
+Deno.test("redactArgv() caps the count at 512 arguments and says how many were dropped", () => {
+  const r = redactArgv(Array.from({ length: 600 }, (_, i) => `a${i}`));
+  assert.equal(r.argv.length, 512);
+  assert.deepEqual(r.notes, ["command truncated to 512 arguments: 88 more not shown"]);
+});
+
+Deno.test("redactArgv() caps the total at 32 KiB", () => {
+  const r = redactArgv(Array.from({ length: 40 }, () => "z".repeat(1000)));
+  assert.equal(r.argv.length, 32);
+  assert.ok(r.argv.join("").length <= ARGV_CAPS.maxTotalBytes);
+  assert.deepEqual(r.notes, ["command truncated at 32 KiB: arguments 33 to 40 not shown"]);
+});
+
+Deno.test("redactArgv() shows non-strings from hostile JSON as their type", () => {
+  const hostile = JSON.parse(`["ls", 5, {"a": 1}]`) as string[];
+  assert.deepEqual(redactArgv(hostile).argv, ["ls", "[number]", "[object]"]);
+});
+
+Deno.test("redactArgv() is idempotent: the gate re-redacting the caller's output changes nothing", () => {
+  const once = redactArgv(["x", "--token", "abc", `T=${JWT}`, "y".repeat(3000)]);
+  const twice = redactArgv(once.argv);
+  assert.deepEqual(twice.argv, once.argv);
+});
