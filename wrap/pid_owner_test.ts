@@ -1,0 +1,165 @@
+import assert from "node:assert/strict";
+import {
+  type ConnectionKey,
+  createOwnerCheck,
+  findClientSocketInode,
+  parseStat,
+  procAddresses,
+  type ProcDeps,
+  REAL_PROC,
+} from "./pid_owner.ts";
+
+/** Accepts one connection made by `script` (bash, `$PORT` set) and hands it to `fn`. */
+async function withConnection(
+  script: string,
+  fn: (key: ConnectionKey, child: Deno.ChildProcess) => void | Promise<void>,
+): Promise<void> {
+  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = listener.addr.port;
+  const child = new Deno.Command("bash", {
+    args: ["-c", script],
+    env: { PORT: String(port) },
+    stdin: "null",
+    stdout: "null",
+    stderr: "inherit",
+  }).spawn();
+  try {
+    const conn = await listener.accept();
+    try {
+      const remote = conn.remoteAddr as Deno.NetAddr;
+      await fn({
+        client: { address: remote.hostname, port: remote.port },
+        server: { address: "127.0.0.1", port },
+      }, child);
+    } finally {
+      conn.close();
+    }
+  } finally {
+    try {
+      child.kill("SIGKILL");
+    } catch { /* gone */ }
+    await child.status;
+  }
+}
+
+// bash's /dev/tcp connects from bash itself; `exec` keeps the fd open while it sleeps.
+const CONNECT = "exec 3<>/dev/tcp/127.0.0.1/$PORT; sleep 30";
+
+Deno.test("procAddresses() spells 127.0.0.1 the way /proc/net/tcp{,6} does", () => {
+  const a = procAddresses({ address: "127.0.0.1", port: 8173 });
+  assert.deepEqual(a.v4, ["0100007F:1FED"]);
+  assert.deepEqual(a.v6, ["0000000000000000FFFF00000100007F:1FED"]);
+  assert.deepEqual(procAddresses({ address: "::1", port: 80 }).v6, [
+    "00000000000000000000000001000000:0050",
+  ]);
+  assert.deepEqual(procAddresses({ address: "example.com", port: 80 }), { v4: [], v6: [] });
+});
+
+Deno.test("parseStat() handles a command name with spaces and parentheses", () => {
+  assert.deepEqual(parseStat("42 (a) b (c)) S 7 42 42 0 -1"), { comm: "a) b (c)", ppid: 7 });
+  assert.equal(parseStat("garbage"), undefined);
+});
+
+Deno.test("findClientSocketInode() finds the client's socket of a real connection", async () => {
+  await withConnection(CONNECT, async (key, child) => {
+    const inode = findClientSocketInode(key);
+    assert.ok(inode, "no inode found");
+    // The inode belongs to bash's fd 3, not to our (server-side) socket.
+    const fds = [...Deno.readDirSync(`/proc/${child.pid}/fd`)];
+    const links = fds.map((f) => REAL_PROC.readLink(`/proc/${child.pid}/fd/${f.name}`));
+    assert.ok(links.includes(`socket:[${inode}]`));
+    // A different server port (same client port) must not match: both ends count.
+    const wrong = { ...key, server: { ...key.server, port: key.server.port === 1 ? 2 : 1 } };
+    assert.equal(findClientSocketInode(wrong), undefined);
+    await Promise.resolve();
+  });
+});
+
+Deno.test("createOwnerCheck() allows the wrapped process itself", async () => {
+  await withConnection(CONNECT, (key, child) => {
+    const v = createOwnerCheck({ rootPid: child.pid }).decide(key);
+    assert.equal(v.allowed, true, v.reason);
+    assert.equal(v.pid, child.pid);
+    // bash execs its last command, so the same pid may now be `sleep`.
+    assert.ok(v.comm === "bash" || v.comm === "sleep", v.comm);
+  });
+});
+
+Deno.test("createOwnerCheck() allows a grandchild of the wrapped process", async () => {
+  // The connecting bash is a child of the outer bash (which waits for it).
+  await withConnection(`bash -c '${CONNECT}' & wait`, (key, child) => {
+    const check = createOwnerCheck({ rootPid: child.pid });
+    const v = check.decide(key);
+    assert.equal(v.allowed, true, v.reason);
+    assert.notEqual(v.pid, child.pid);
+    try {
+      // Decided again (e.g. a second connection from the same process): still allowed.
+      assert.equal(check.decide(key).allowed, true);
+    } finally {
+      if (v.pid) Deno.kill(v.pid, "SIGKILL");
+    }
+  });
+});
+
+Deno.test("createOwnerCheck() denies a process outside the tree and names it", async () => {
+  const other = new Deno.Command("sleep", { args: ["30"], stdin: "null" }).spawn();
+  try {
+    await withConnection(CONNECT, (key, child) => {
+      const v = createOwnerCheck({ rootPid: other.pid }).decide(key);
+      assert.equal(v.allowed, false);
+      assert.equal(v.pid, child.pid, "the full scan should name the caller");
+      assert.match(v.reason, /not a descendant/);
+    });
+  } finally {
+    other.kill("SIGKILL");
+    await other.status;
+  }
+});
+
+Deno.test("createOwnerCheck() denies when no established row matches", () => {
+  const v = createOwnerCheck({ rootPid: Deno.pid }).decide({
+    client: { address: "127.0.0.1", port: 1 },
+    server: { address: "127.0.0.1", port: 2 },
+  });
+  assert.equal(v.allowed, false);
+  assert.equal(v.pid, undefined);
+});
+
+Deno.test("createOwnerCheck() searches descendants before scanning every process", () => {
+  // A fake /proc: root 10 → child 11 holds the socket; 200 unrelated processes.
+  const reads: string[] = [];
+  const files: Record<string, string> = {
+    "/p/net/tcp": "  sl local rem st\n 0: 0100007F:9C40 0100007F:1FED 01 0:0 0:0 0 1000 0 777 1\n",
+    "/p/10/stat": "10 (root) S 1 10",
+    "/p/11/stat": "11 (client) S 10 10",
+  };
+  const pids = ["10", "11"];
+  for (let i = 0; i < 200; i++) {
+    pids.push(String(1000 + i));
+    files[`/p/${1000 + i}/stat`] = `${1000 + i} (other) S 1 1`;
+  }
+  const deps: ProcDeps = {
+    readTextFile: (p) => files[p],
+    listDir: (p) => {
+      reads.push(p);
+      if (p === "/p") return pids;
+      if (p === "/p/11/fd") return ["0", "3"];
+      return p.endsWith("/fd") ? ["0"] : [];
+    },
+    readLink: (p) => (p === "/p/11/fd/3" ? "socket:[777]" : "/dev/null"),
+  };
+  const check = createOwnerCheck({ rootPid: 10, procRoot: "/p" }, deps);
+  const key = {
+    client: { address: "127.0.0.1", port: 40000 },
+    server: { address: "127.0.0.1", port: 8173 },
+  };
+  const v = check.decide(key);
+  assert.equal(v.allowed, true);
+  assert.equal(v.pid, 11);
+  const fdReads = reads.filter((p) => p.endsWith("/fd"));
+  assert.deepEqual(fdReads, ["/p/10/fd", "/p/11/fd"], "only the tree's fds are read");
+  // Next time the known descendant is tried first: no /proc listing at all.
+  reads.length = 0;
+  assert.equal(check.decide(key).allowed, true);
+  assert.ok(!reads.includes("/p"));
+});

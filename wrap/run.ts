@@ -1,0 +1,269 @@
+/**
+ * The with-prod flow: resolve the command, get a prod session approved, start
+ * the temporary proxy and the private gcloud config, run the command, and
+ * always tear down (proxy stopped, session revoked, config deleted).
+ */
+import { redactArgv } from "../shared/argv_redact.ts";
+import { printError } from "../shared/cli.ts";
+import type { Config } from "../shared/config.ts";
+import { createGateClient, type GateClient } from "../shared/gate_client.ts";
+import type { Logger } from "../shared/log.ts";
+import type { CachedToken, TokenCache } from "../shared/metadata/token_cache.ts";
+import type { SessionResponse } from "../shared/protocol.ts";
+import { buildChildEnv, NESTING_MARKER, parseExtra, parseNestingMarker } from "./child_env.ts";
+import { createPrivateConfig, type PrivateConfig } from "./cloudsdk_config.ts";
+import { resolveCommand } from "./command.ts";
+import { probeProxy } from "./probe.ts";
+import { exitCodeForSignal, supervise } from "./supervise.ts";
+import { type ActiveSession, startTempProxy, type TempProxy } from "./temp_proxy.ts";
+
+const PROGRAM = "with-prod";
+/** After this long waiting for approval, tell the user where to approve. */
+const HINT_AFTER_MS = 10_000;
+/** Longest wait for a decision: beyond the gate's longest approval timeout (3600 s). */
+const APPROVAL_DEADLINE_MS = 3_700_000;
+const SIGNALS: readonly Deno.Signal[] = ["SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT"];
+
+/** What the user asked for. */
+export interface WithProdRequest {
+  readonly config: Config;
+  /** The command and its arguments (everything after `--`). */
+  readonly command: readonly string[];
+  readonly reason: string | undefined;
+  /** `--project`, else `project_id`. */
+  readonly project: string | undefined;
+  /** Raw `-e K=V` arguments. */
+  readonly extras: readonly string[];
+}
+
+/** Splits `scopes` as configured (commas or spaces). */
+export function parseScopeList(raw: string): string[] {
+  return [...new Set(raw.split(/[,\s]+/).filter((s) => s !== ""))];
+}
+
+/**
+ * Signals that arrive while with-prod is not supervising the child (waiting
+ * for approval, starting up, tearing down): remembered, never fatal, so
+ * teardown always runs.
+ */
+function guardSignals(onSignal: (s: Deno.Signal) => void): () => void {
+  const handlers = SIGNALS.map((s) => [s, () => onSignal(s)] as const);
+  for (const [s, h] of handlers) Deno.addSignalListener(s, h);
+  return () => {
+    for (const [s, h] of handlers) Deno.removeSignalListener(s, h);
+  };
+}
+
+/** Keeps the gcloud token file fresh; returns a function that stops it. */
+function refreshTokenFile(
+  tokens: TokenCache,
+  scopes: readonly string[],
+  cfg: PrivateConfig,
+  log: Logger,
+  first: CachedToken,
+): () => void {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let stopped = false;
+  let current = first.accessToken;
+  const plan = (t: CachedToken): number => {
+    // The cache refreshes once min(5 min, 10 % of life) + 1 s remain: ask just after.
+    const margin = Math.min(5 * 60_000, (t.expiresAt - t.fetchedAt) * 0.1) + 1000;
+    return Math.max(5_000, t.expiresAt - Date.now() - margin + 500);
+  };
+  const tick = async (): Promise<void> => {
+    let next = 30_000;
+    try {
+      const t = await tokens.get(scopes);
+      if (stopped) return;
+      if (t.accessToken !== current) {
+        cfg.writeToken(t.accessToken);
+        current = t.accessToken;
+      }
+      next = plan(t);
+    } catch (err) {
+      log.warn("could not refresh the prod token for gcloud; retrying in 30 s", {
+        error: (err as Error).message,
+      });
+    }
+    if (!stopped) timer = setTimeout(() => void tick(), next);
+  };
+  timer = setTimeout(() => void tick(), plan(first));
+  return () => {
+    stopped = true;
+    clearTimeout(timer);
+  };
+}
+
+async function spawnAndWait(
+  path: string,
+  args: readonly string[],
+  env: Record<string, string>,
+  onSpawn: (pid: number) => void,
+): Promise<number> {
+  let child: Deno.ChildProcess;
+  try {
+    child = new Deno.Command(path, {
+      args: [...args],
+      env,
+      clearEnv: true,
+      stdin: "inherit",
+      stdout: "inherit",
+      stderr: "inherit",
+    }).spawn();
+  } catch (err) {
+    // Resolved but not runnable (no shebang, wrong architecture, no permission).
+    printError(PROGRAM, `${path}: cannot execute: ${(err as Error).message.split("\n")[0]}`);
+    return 126;
+  }
+  onSpawn(child.pid);
+  return await supervise(child, { stdinIsTerminal: Deno.stdin.isTerminal() });
+}
+
+/** Asks the gate for a session; a signal cancels the request. */
+async function askForSession(
+  gate: GateClient,
+  req: WithProdRequest,
+  scopes: string[],
+  cancel: AbortSignal,
+): Promise<SessionResponse> {
+  const hint = setTimeout(() => {
+    printError(
+      PROGRAM,
+      "waiting for approval — approve on the host: dialog, terminal, or `gcp-gate approve <id>` (`gcp-gate pending` lists ids)",
+    );
+  }, HINT_AFTER_MS);
+  try {
+    return await gate.createSession({
+      // Redacted here, before the argv leaves the container.
+      command: redactArgv(req.command).argv,
+      ...(req.reason !== undefined ? { reason: req.reason } : {}),
+      ...(req.project !== undefined ? { project: req.project } : {}),
+      scopes,
+      ttl_seconds: req.config.session_ttl_seconds,
+    }, { signal: cancel, timeoutMs: APPROVAL_DEADLINE_MS });
+  } finally {
+    clearTimeout(hint);
+  }
+}
+
+/** Runs the whole flow; returns with-prod's exit code. */
+export async function runWithProd(req: WithProdRequest, log: Logger): Promise<number> {
+  const [name, ...args] = req.command;
+  // 1. The command first: a typo costs no approval.
+  const resolved = resolveCommand(name ?? "", { path: Deno.env.get("PATH"), cwd: Deno.cwd() });
+  if (!resolved.ok) {
+    printError(PROGRAM, resolved.message);
+    return resolved.exitCode;
+  }
+  for (const e of req.extras) parseExtra(e); // usage errors before anyone is asked
+  const callerEnv = Deno.env.toObject();
+  const scopes = parseScopeList(req.config.scopes);
+
+  let received: Deno.Signal | undefined;
+  const cancel = new AbortController();
+  const unguard = guardSignals((s) => {
+    received ??= s;
+    cancel.abort();
+  });
+  try {
+    // 8. Nested inside a with-prod for the same project: reuse its proxy and session.
+    const outer = parseNestingMarker(callerEnv[NESTING_MARKER]);
+    if (
+      outer && outer.project === req.project && scopes.every((s) => outer.scopes.includes(s)) &&
+      await probeProxy(outer.proxy)
+    ) {
+      log.debug("reusing the running prod session", { proxy: outer.proxy });
+      const env = buildChildEnv(callerEnv, {
+        proxy: outer.proxy,
+        configDir: outer.configDir,
+        account: outer.account,
+        project: outer.project,
+        scopes: outer.scopes,
+        extras: req.extras,
+      });
+      if (received) return exitCodeForSignal(received);
+      return await spawnAndWait(resolved.path, args, env, () => {});
+    }
+
+    // 2. Ask the gate (a human decides). The proxy starts meanwhile: it
+    // serves nobody until the command runs, and it saves time after approval.
+    const gate = createGateClient({ socketPath: req.config.socket_path, timeoutMs: 10_000 });
+    const opened: { session?: ActiveSession } = {};
+    const proxyStart = startTempProxy({
+      gate,
+      session: () => opened.session,
+      project: req.project,
+      zone: req.config.zone,
+      log,
+    });
+    // Handled where it is awaited; this only stops an early failure counting as unhandled.
+    proxyStart.catch(() => {});
+    let session: SessionResponse;
+    try {
+      session = await askForSession(gate, req, scopes, cancel.signal);
+    } catch (err) {
+      await (await proxyStart.catch(() => undefined))?.shutdown();
+      gate.close();
+      if (received) return exitCodeForSignal(received);
+      throw err;
+    }
+    const sessionId = session.session_id;
+    opened.session = { id: sessionId, email: session.email };
+    const project = session.project ?? req.project;
+    log.info(`approved: prod session for ${project ? `project ${project}` : "no project"}`, {
+      account: session.email,
+      expires_in: session.expires_in,
+    });
+
+    let proxy: TempProxy | undefined;
+    let cfg: PrivateConfig | undefined;
+    let stopRefresh: (() => void) | undefined;
+    try {
+      // 3. The temporary proxy, serving nobody until the child exists.
+      proxy = await proxyStart;
+      const sessionScopes = session.scopes.length > 0 ? session.scopes : scopes;
+      // The first token is on its way while the config directory is written.
+      const firstToken = proxy.tokens.get(sessionScopes);
+      // 5. Private gcloud config with the token in a file.
+      cfg = createPrivateConfig({ account: session.email, project });
+      const first = await firstToken;
+      cfg.writeToken(first.accessToken);
+      stopRefresh = refreshTokenFile(proxy.tokens, sessionScopes, cfg, log, first);
+      const env = buildChildEnv(callerEnv, {
+        proxy: proxy.hostPort,
+        configDir: cfg.dir,
+        account: session.email,
+        project,
+        scopes: sessionScopes,
+        extras: req.extras,
+      });
+      if (received) return exitCodeForSignal(received);
+      // 4 + 6. Run it; only its process tree may use the proxy.
+      const p = proxy;
+      return await spawnAndWait(resolved.path, args, env, (pid) => p.allowTree(pid));
+    } finally {
+      // 7. Teardown, whatever happened.
+      stopRefresh?.();
+      // Revoke first (it is what shortens the credentials' life), in parallel
+      // with stopping the proxy; both are bounded.
+      const revoked = gate.deleteSession(sessionId, { timeoutMs: 5000 }).catch((err) =>
+        log.warn(
+          "could not revoke the prod session at the gate; it ends at its expiry (or restart gcp-gate)",
+          { error: (err as Error).message },
+        )
+      );
+      const stopped = proxy?.shutdown().catch((err) =>
+        log.warn("stopping the temporary proxy failed", { error: String(err) })
+      );
+      try {
+        cfg?.remove();
+      } catch (err) {
+        log.warn(`could not delete ${cfg?.dir}; delete it yourself`, { error: String(err) });
+      }
+      await Promise.all([revoked, stopped]);
+      gate.close();
+    }
+  } finally {
+    unguard();
+  }
+}

@@ -1,0 +1,129 @@
+/**
+ * with-prod's temporary metadata proxy: the same handler and server code as
+ * gcp-metadata-proxy, serving the prod session's tokens, with every TCP
+ * connection vetted once: only the wrapped command's process tree may use it.
+ */
+import { GateError } from "../shared/errors.ts";
+import type { GateClient } from "../shared/gate_client.ts";
+import type { Logger } from "../shared/log.ts";
+import { createMetadataHandler, type MetadataGate } from "../shared/metadata/handler.ts";
+import { type ConnectionInfo, startMetadataServer } from "../shared/metadata/server.ts";
+import { createTokenCache, type TokenCache } from "../shared/metadata/token_cache.ts";
+import { createOwnerCheck, type OwnerCheck, type ProcDeps, REAL_PROC } from "./pid_owner.ts";
+
+/** Options for {@linkcode startTempProxy}. */
+export interface TempProxyOptions {
+  readonly gate: GateClient;
+  /**
+   * The approved session, once there is one. The proxy may start while the
+   * human decides (it serves nobody until {@linkcode TempProxy.allowTree}).
+   */
+  readonly session: () => ActiveSession | undefined;
+  readonly project: string | undefined;
+  readonly zone: string;
+  readonly log: Logger;
+  /** /proc access (tests may substitute). */
+  readonly proc?: ProcDeps;
+}
+
+/** What the proxy needs of the approved session. */
+export interface ActiveSession {
+  readonly id: string;
+  readonly email: string;
+}
+
+function requireSession(get: () => ActiveSession | undefined): ActiveSession {
+  const s = get();
+  if (!s) throw new GateError("internal", "no prod session is open yet");
+  return s;
+}
+
+/** A running temporary proxy. */
+export interface TempProxy extends AsyncDisposable {
+  /** `127.0.0.1:<port>`. */
+  readonly hostPort: string;
+  /** The session's tokens (shared with the gcloud token file). */
+  readonly tokens: TokenCache;
+  /** From now on, connections from `pid` and its descendants are served. */
+  allowTree(pid: number): void;
+  shutdown(): Promise<void>;
+}
+
+/** Starts the proxy on 127.0.0.1:0; it serves nobody until {@linkcode TempProxy.allowTree}. */
+export async function startTempProxy(options: TempProxyOptions): Promise<TempProxy> {
+  const { gate, session, log } = options;
+  const tokens = createTokenCache({
+    fetch: (scopes) => gate.token({ scopes, session: requireSession(session).id }),
+  });
+  // Identity is the session's; ID tokens would be the dev account's, so the
+  // prod proxy refuses them rather than hand out a token for the wrong identity.
+  const sessionGate: MetadataGate = {
+    identity: () => Promise.resolve({ email: requireSession(session).email }),
+    projectNumber: (project, opts) => gate.projectNumber(project, opts),
+    universeDomain: (opts) => gate.universeDomain(opts),
+    identityToken: () =>
+      Promise.reject(
+        new GateError(
+          "not_found",
+          "with-prod serves access tokens only; ID tokens come from gcp-metadata-proxy",
+        ),
+      ),
+  };
+  const ac = new AbortController();
+  const handler = createMetadataHandler({
+    tokens,
+    gate: sessionGate,
+    projectId: options.project,
+    serviceAccount: undefined,
+    zone: options.zone,
+    instanceName: "with-prod",
+    log,
+    signal: ac.signal,
+  });
+  let check: OwnerCheck | undefined;
+  const proc = options.proc ?? REAL_PROC;
+  const authorize = (conn: ConnectionInfo): boolean => {
+    const key = {
+      client: { address: conn.remoteAddr.hostname, port: conn.remoteAddr.port },
+      server: { address: conn.localAddr.hostname, port: conn.localAddr.port },
+    };
+    const verdict = check
+      ? check.decide(key)
+      : { allowed: false, pid: undefined, comm: undefined, reason: "the command has not started" };
+    if (!verdict.allowed) {
+      log.warn("audit: refused a connection to the prod metadata proxy", {
+        event: "prod_proxy_refused",
+        pid: verdict.pid,
+        comm: verdict.comm,
+        client_port: key.client.port,
+        reason: verdict.reason,
+      });
+    }
+    return verdict.allowed;
+  };
+  const server = await startMetadataServer({
+    port: 0,
+    handler,
+    log,
+    authorize,
+    signal: ac.signal,
+  });
+  let stopping: Promise<void> | undefined;
+  const shutdown = (): Promise<void> => {
+    stopping ??= (async () => {
+      ac.abort();
+      await server.shutdown();
+      tokens.clear();
+    })();
+    return stopping;
+  };
+  return {
+    hostPort: `127.0.0.1:${server.port}`,
+    tokens,
+    allowTree(pid) {
+      check = createOwnerCheck({ rootPid: pid }, proc);
+    },
+    shutdown,
+    [Symbol.asyncDispose]: shutdown,
+  };
+}
