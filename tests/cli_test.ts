@@ -94,3 +94,21 @@ Deno.test("gcp-gate: missing ADC names every path tried and the login command", 
   assert.match(out, /gcloud auth application-default login/);
   assertNoStack(out);
 });
+
+Deno.test({
+  name:
+    "gcp-kube-token: a scheme in GCE_METADATA_HOST is tolerated by the launcher (one-line error, no Deno flag error)",
+  ignore: !hasCommand(`${BIN}/gcp-kube-token`),
+  fn: async () => {
+    await using home = tempDir();
+    // Port 9 (discard) on loopback: nothing listens, so the plugin must report the proxy as down.
+    const res = await run("gcp-kube-token", [], {
+      env: baseEnv(home.path, { GCE_METADATA_HOST: "http://127.0.0.1:9" }),
+    });
+    assert.equal(res.code, 1, res.stderr);
+    assert.equal(res.stdout, "");
+    assertNoStack(res.stderr);
+    assert.equal(res.stderr.trim().split("\n").length, 1, res.stderr);
+    assert.match(res.stderr, /127\.0\.0\.1:9/);
+  },
+});
