@@ -18,6 +18,8 @@ export type TokenFetcher = (scopes: readonly string[]) => Promise<TokenResponse>
 export interface TokenCache {
   /** A fresh-enough token for `scopes`. */
   get(scopes: readonly string[]): Promise<CachedToken>;
+  /** A cached token that is still fresh (what `get` would return at once), synchronously. */
+  peekFresh(scopes: readonly string[]): CachedToken | undefined;
   /** A cached token that has not expired yet, even if due for refresh. */
   peekValid(scopes: readonly string[]): CachedToken | undefined;
   clear(): void;
@@ -81,6 +83,10 @@ export function createTokenCache(options: TokenCacheOptions): TokenCache {
         inflight.set(key, p);
       }
       return p;
+    },
+    peekFresh(scopes) {
+      const hit = cache.get(keyOf(scopes));
+      return hit && isFresh(hit, now()) ? hit : undefined;
     },
     peekValid(scopes) {
       const hit = cache.get(keyOf(scopes));
