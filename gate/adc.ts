@@ -1,121 +1,269 @@
 /**
- * Turns the engineer's Application Default Credentials into access tokens.
- * The client is built from the file ourselves: google-auth-library must never
- * probe the machine (gcloud, /sys, the metadata server) for credentials.
+ * Turns the engineer's Application Default Credentials file into access
+ * tokens. The credential is built from the file alone — no library probes
+ * the machine (gcloud, /sys, a metadata server) for credentials — and every
+ * token request goes to the configured `[endpoints]`.
+ *
+ * Supported: authorized_user, service_account (key), impersonated_service_account,
+ * external_account (workload identity federation, file- or URL-sourced).
  */
-import { UserRefreshClient } from "google-auth-library";
-import type { Config } from "../shared/config.ts";
-import { GateError } from "../shared/errors.ts";
-import type { MintedToken } from "./google_api.ts";
+import type { Endpoints } from "../shared/config.ts";
+import { GateError, isGateError } from "../shared/errors.ts";
+import { signAssertion } from "./adc_jwt.ts";
+import type { GoogleApi, MintedToken } from "./google_api.ts";
+import { createSingleFlight } from "./single_flight.ts";
+import { needsRefresh } from "./tokens.ts";
+
+export type AdcType =
+  | "authorized_user"
+  | "service_account"
+  | "impersonated_service_account"
+  | "external_account";
 
 /** The engineer's own credential: the source of every other token. */
 export interface SourceCredential {
-  readonly type: string;
-  /** A valid access token for the ADC principal (cached by the implementation). */
+  readonly type: AdcType;
+  /** The ADC file it was read from. */
+  readonly path: string;
+  /** The principal's email when the file names it (service accounts). */
+  readonly email: string | undefined;
+  /** A valid access token for the ADC principal (cached until due for refresh). */
   getToken(): Promise<MintedToken>;
 }
 
 /** Reads a file; undefined when missing. */
 export type ReadFile = (path: string) => string | undefined;
 
-/** Dependencies of {@linkcode loadSourceCredential}. */
+/** Dependencies of {@linkcode parseSourceCredential}. */
 export interface AdcDeps {
+  api: GoogleApi;
+  endpoints: Endpoints;
   readFile: ReadFile;
   hostname: () => string;
   now?: () => number;
 }
+
+const CLOUD_PLATFORM = "https://www.googleapis.com/auth/cloud-platform";
+const USERINFO_EMAIL = "https://www.googleapis.com/auth/userinfo.email";
 
 /** The one-line fix for expired/missing ADC. */
 export function reloginHint(hostname: string): string {
   return `run on the host ${hostname}: gcloud auth application-default login`;
 }
 
-function isInvalidGrant(err: unknown): boolean {
-  const e = err as {
-    response?: { data?: { error?: unknown; error_subtype?: unknown } };
-    message?: unknown;
-  };
-  const code = e?.response?.data?.error;
-  const sub = e?.response?.data?.error_subtype;
-  return code === "invalid_grant" || code === "invalid_rapt" || sub === "invalid_rapt" ||
-    (typeof e?.message === "string" && /invalid_grant|invalid_rapt|reauth/i.test(e.message));
+/** The `credentials_expired` error for `path`, naming the host and the command. */
+export function expiredError(path: string, hostname: string, detail: string): GateError {
+  return new GateError(
+    "credentials_expired",
+    `the Application Default Credentials in ${path} ${detail}; ${reloginHint(hostname)}`,
+  );
 }
 
-/**
- * Loads the ADC file named by the config (or the first that exists of the
- * standard locations) and returns a credential for it.
- */
-export function loadSourceCredential(config: Config, deps: AdcDeps): SourceCredential {
-  let path: string | undefined;
-  let text: string | undefined;
-  for (const candidate of config.credentials_candidates) {
-    text = deps.readFile(candidate);
-    if (text !== undefined) {
-      path = candidate;
-      break;
-    }
-  }
-  if (path === undefined || text === undefined) {
-    throw new GateError(
-      "credentials_missing",
-      `no Application Default Credentials found (tried ${
-        config.credentials_candidates.join(", ")
-      }); ${reloginHint(deps.hostname())}`,
-    );
-  }
-  let json: Record<string, unknown>;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    throw new GateError(
-      "credentials_missing",
-      `ADC file ${path} is not valid JSON; ${reloginHint(deps.hostname())}`,
-    );
-  }
+function str(json: Record<string, unknown>, key: string): string | undefined {
+  const v = json[key];
+  return typeof v === "string" && v !== "" ? v : undefined;
+}
+
+/** `…/serviceAccounts/<email>:generateAccessToken` → email. */
+export function impersonationTarget(url: string): string | undefined {
+  const m = /\/serviceAccounts\/([^/:]+):generateAccessToken$/.exec(url);
+  return m ? decodeURIComponent(m[1]!) : undefined;
+}
+
+type Fetcher = () => Promise<MintedToken>;
+
+/** A fetcher for a raw ADC JSON object (also used for impersonation sources). */
+function fetcherFor(
+  json: Record<string, unknown>,
+  path: string,
+  deps: AdcDeps,
+  depth: number,
+): { type: AdcType; email: string | undefined; fetch: Fetcher } {
   const now = deps.now ?? Date.now;
+  const bad = (what: string): never => {
+    throw expiredError(path, deps.hostname(), `are incomplete (${what})`);
+  };
   switch (json.type) {
     case "authorized_user": {
-      const client = new UserRefreshClient({
-        clientId: String(json.client_id ?? ""),
-        clientSecret: String(json.client_secret ?? ""),
-        refreshToken: String(json.refresh_token ?? ""),
-        endpoints: {
-          oauth2TokenUrl: `${config.endpoints.oauth2}/token`,
-          tokenInfoUrl: `${config.endpoints.oauth2}/tokeninfo`,
-        },
-      });
+      const form = {
+        grant_type: "refresh_token",
+        client_id: str(json, "client_id") ?? bad("no client_id"),
+        client_secret: str(json, "client_secret") ?? bad("no client_secret"),
+        refresh_token: str(json, "refresh_token") ?? bad("no refresh_token"),
+      };
       return {
         type: "authorized_user",
-        async getToken() {
-          try {
-            const res = await client.getAccessToken();
-            if (!res.token) {
-              throw new GateError("upstream", "the OAuth2 token endpoint returned no token");
-            }
-            const exp = client.credentials.expiry_date ?? now() + 3000_000;
-            return { token: res.token, expiresAt: exp };
-          } catch (err) {
-            if (err instanceof GateError) throw err;
-            if (isInvalidGrant(err)) {
-              throw new GateError(
-                "credentials_expired",
-                `the Application Default Credentials in ${path} have expired or been revoked; ${
-                  reloginHint(deps.hostname())
-                }`,
-              );
-            }
-            throw new GateError(
-              "upstream",
-              `cannot refresh the ADC token: ${(err as Error).message}`,
-            );
-          }
+        email: undefined,
+        fetch: () => deps.api.oauthToken(`${deps.endpoints.oauth2}/token`, form),
+      };
+    }
+    case "service_account": {
+      const email = str(json, "client_email") ?? bad("no client_email");
+      const key = str(json, "private_key") ?? bad("no private_key");
+      const keyId = str(json, "private_key_id");
+      const tokenUrl = `${deps.endpoints.oauth2}/token`;
+      // Google checks `aud` against its token URI; the file names it.
+      const aud = str(json, "token_uri") ?? tokenUrl;
+      return {
+        type: "service_account",
+        email,
+        fetch: async () => {
+          const iat = Math.floor(now() / 1000);
+          const assertion = await signAssertion(
+            { iss: email, scope: `${CLOUD_PLATFORM} ${USERINFO_EMAIL}`, aud, iat, exp: iat + 3600 },
+            key,
+            keyId,
+          );
+          return await deps.api.oauthToken(tokenUrl, {
+            grant_type: "urn:ietf:params:oauth:grant-type:jwt-bearer",
+            assertion,
+          });
         },
       };
     }
+    case "impersonated_service_account": {
+      const url = str(json, "service_account_impersonation_url") ??
+        bad("no service_account_impersonation_url");
+      const target = impersonationTarget(url) ??
+        bad("unrecognised service_account_impersonation_url");
+      const src = json.source_credentials;
+      if (depth > 0 || src === null || typeof src !== "object" || Array.isArray(src)) {
+        return bad("source_credentials must be an authorized_user or service_account object");
+      }
+      const source = fetcherFor(src as Record<string, unknown>, path, deps, depth + 1);
+      return {
+        type: "impersonated_service_account",
+        email: target,
+        fetch: async () => {
+          const s = await source.fetch();
+          return await deps.api.generateAccessToken(s.token, target, [CLOUD_PLATFORM], 3600);
+        },
+      };
+    }
+    case "external_account":
+      return externalAccount(json, path, deps, bad);
     default:
-      throw new GateError(
-        "credentials_missing",
-        `ADC file ${path} has type "${String(json.type)}", which this gate does not support yet`,
+      throw expiredError(
+        path,
+        deps.hostname(),
+        `have type ${
+          JSON.stringify(String(json.type).slice(0, 40))
+        }, which the gate does not support (supported: authorized_user, service_account, impersonated_service_account, external_account)`,
       );
   }
+}
+
+function externalAccount(
+  json: Record<string, unknown>,
+  path: string,
+  deps: AdcDeps,
+  bad: (what: string) => never,
+): { type: AdcType; email: string | undefined; fetch: Fetcher } {
+  const audience = str(json, "audience") ?? bad("no audience");
+  const subjectType = str(json, "subject_token_type") ?? bad("no subject_token_type");
+  const impersonation = str(json, "service_account_impersonation_url");
+  const target = impersonation ? impersonationTarget(impersonation) : undefined;
+  if (impersonation && !target) bad("unrecognised service_account_impersonation_url");
+  const cs = json.credential_source as Record<string, unknown> | undefined;
+  if (!cs || typeof cs !== "object") return bad("no credential_source");
+  const file = str(cs, "file");
+  const url = str(cs, "url");
+  if (!file && !url) {
+    return bad("only file- and URL-sourced credential_source are supported");
+  }
+  const format = (cs.format ?? {}) as Record<string, unknown>;
+  const fieldName = str(format, "subject_token_field_name");
+  const headers: Record<string, string> = {};
+  if (cs.headers && typeof cs.headers === "object") {
+    for (const [k, v] of Object.entries(cs.headers as Record<string, unknown>)) {
+      if (typeof v === "string") headers[k] = v;
+    }
+  }
+  const subjectToken = async (): Promise<string> => {
+    let raw: string | undefined;
+    if (file) {
+      raw = deps.readFile(file);
+      if (raw === undefined) {
+        throw expiredError(
+          path,
+          deps.hostname(),
+          `name a subject token file ${file} that is missing`,
+        );
+      }
+    } else {
+      raw = await deps.api.getText(url!, headers);
+    }
+    if (format.type === "json") {
+      try {
+        const v = JSON.parse(raw)[fieldName ?? ""];
+        if (typeof v === "string" && v !== "") return v;
+      } catch { /* reported below */ }
+      throw expiredError(
+        path,
+        deps.hostname(),
+        `name a subject token source without the JSON field ${JSON.stringify(fieldName ?? "")}`,
+      );
+    }
+    return raw.trim();
+  };
+  return {
+    type: "external_account",
+    email: target,
+    fetch: async () => {
+      const sts = await deps.api.stsExchange(`${deps.endpoints.sts}/v1/token`, {
+        grant_type: "urn:ietf:params:oauth:grant-type:token-exchange",
+        audience,
+        scope: CLOUD_PLATFORM,
+        requested_token_type: "urn:ietf:params:oauth:token-type:access_token",
+        subject_token: await subjectToken(),
+        subject_token_type: subjectType,
+      });
+      if (!target) return sts;
+      return await deps.api.generateAccessToken(sts.token, target, [CLOUD_PLATFORM], 3600);
+    },
+  };
+}
+
+/**
+ * Builds the credential for the ADC file at `path` with content `text`.
+ * Tokens are cached until due for refresh; concurrent refreshes share one call.
+ */
+export function parseSourceCredential(
+  path: string,
+  text: string,
+  deps: AdcDeps,
+): SourceCredential {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw expiredError(path, deps.hostname(), "are not valid JSON");
+  }
+  if (json === null || typeof json !== "object" || Array.isArray(json)) {
+    throw expiredError(path, deps.hostname(), "are not a JSON object");
+  }
+  const f = fetcherFor(json as Record<string, unknown>, path, deps, 0);
+  const now = deps.now ?? Date.now;
+  const flight = createSingleFlight<MintedToken & { issuedAt: number }>();
+  let cached: (MintedToken & { issuedAt: number }) | undefined;
+  return {
+    type: f.type,
+    path,
+    email: f.email,
+    async getToken() {
+      if (cached && !needsRefresh(cached, now())) return cached;
+      cached = await flight.run("adc", async () => {
+        const issuedAt = now();
+        try {
+          return { ...(await f.fetch()), issuedAt };
+        } catch (err) {
+          if (isGateError(err, "credentials_expired") && !err.message.includes(path)) {
+            throw expiredError(path, deps.hostname(), `were refused (${err.message})`);
+          }
+          throw err;
+        }
+      });
+      return cached;
+    },
+  };
 }

@@ -6,7 +6,7 @@
  */
 import { GateError } from "../shared/errors.ts";
 import type { Logger } from "../shared/log.ts";
-import { prepareSocketPath, removeOwnSocket } from "./socket.ts";
+import { startGateServer } from "./server.ts";
 import type { ApprovalQueue } from "./approval/queue.ts";
 import { createAdminHandler } from "./admin_routes.ts";
 import { createAdminClient } from "./admin_client.ts";
@@ -52,38 +52,12 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
       `admin_socket_path ${socketPath} is in the gate socket's directory, which containers mount; choose another directory`,
     );
   }
-  await prepareSocketPath(socketPath, { uid: () => Deno.uid(), isLive: isAdminLive });
-  const ac = new AbortController();
-  let resolveReady!: () => void;
-  const ready = new Promise<void>((r) => (resolveReady = r));
-  const server = Deno.serve({
-    path: socketPath,
-    signal: ac.signal,
-    onListen: () => resolveReady(),
-    onError: (err) => {
-      log.error("admin request failed", { error: String(err) });
-      return new Response(JSON.stringify({ error: "internal error", code: "internal" }), {
-        status: 500,
-      });
-    },
-  }, createAdminHandler({ queue: options.queue, log }));
-  await ready;
-  // The directory is 0700, so the window before this chmod exposes nothing.
-  Deno.chmodSync(socketPath, 0o600);
-  const ino = Deno.lstatSync(socketPath).ino;
-  log.info(`admin socket listening on ${socketPath} (approve queued prod requests here)`);
-  let stopping: Promise<void> | undefined;
-  return {
-    shutdown() {
-      stopping ??= (async () => {
-        let timer: ReturnType<typeof setTimeout> | undefined;
-        const limit = new Promise<void>((r) => (timer = setTimeout(r, 2000)));
-        await Promise.race([server.shutdown(), limit]);
-        clearTimeout(timer);
-        ac.abort();
-        removeOwnSocket(socketPath, ino);
-      })();
-      return stopping;
-    },
-  };
+  return await startGateServer({
+    socketPath,
+    handler: createAdminHandler({ queue: options.queue, log }),
+    log,
+    drainMs: 2000,
+    isLive: isAdminLive,
+    readyMessage: `admin socket listening on ${socketPath} (approve queued prod requests here)`,
+  });
 }

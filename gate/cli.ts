@@ -4,7 +4,23 @@ import type { CliSpec } from "../shared/config.ts";
 export const GATE_CLI: CliSpec = {
   role: "gcp-gate",
   summary: "host daemon that holds your Google credentials and mints short-lived tokens",
-  usage: ["[options]                 run the gate"],
+  usage: [
+    "[options]                 run the gate",
+    "install-service [--print] [--yes]   write a systemd user unit / launchd agent for the gate",
+    "pending                   list prod requests waiting in the approval queue",
+    "approve <id> [--yes]      approve a queued prod request (asks you to type yes)",
+    "deny <id>                 deny a queued prod request",
+  ],
+  extras: {
+    print: {
+      type: "boolean",
+      help: "install-service: show the service file instead of writing it",
+    },
+    yes: {
+      type: "boolean",
+      help: "install-service: replace an existing service file; approve: skip typing yes",
+    },
+  },
   positionals: true,
   loadsConfig: true,
 };

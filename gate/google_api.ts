@@ -1,11 +1,12 @@
 /**
- * Direct calls to Google's IAM Credentials, tokeninfo and Resource Manager
- * APIs. Plain fetch with a deadline each, so the gate controls retries and
- * error text (google-auth-library is used only to turn ADC into a token).
+ * Direct calls to Google's OAuth2, STS, IAM Credentials, tokeninfo and
+ * Resource Manager APIs. Plain fetch with a deadline per attempt and retries
+ * within an overall deadline, so the gate controls retries and error text.
  */
 import type { Endpoints } from "../shared/config.ts";
 import { GateError } from "../shared/errors.ts";
 import { sanitizeMessage } from "../shared/redact.ts";
+import { withRetry } from "./retry.ts";
 
 /** A minted token with its absolute expiry (ms since epoch). */
 export interface MintedToken {
@@ -19,10 +20,16 @@ export type FetchFn = (input: string, init: RequestInit) => Promise<Response>;
 export interface GoogleApiOptions {
   endpoints: Endpoints;
   fetch?: FetchFn;
-  /** Deadline per upstream call (ms). */
+  /** Deadline per attempt (ms). */
   timeoutMs?: number;
+  /** Deadline for all attempts of one call, retries included (ms). */
+  deadlineMs?: number;
+  /** First retry backoff (ms). */
+  baseDelayMs?: number;
+  now?: () => number;
 }
 
+/** The calls the gate makes to Google. Every secret argument is sent, never logged. */
 export interface GoogleApi {
   generateAccessToken(
     source: string,
@@ -38,6 +45,12 @@ export interface GoogleApi {
   ): Promise<string>;
   tokenEmail(source: string): Promise<string>;
   projectNumber(source: string, project: string): Promise<string>;
+  /** POSTs a form to an OAuth2 token endpoint (refresh_token or jwt-bearer grants). */
+  oauthToken(url: string, form: Record<string, string>): Promise<MintedToken>;
+  /** Exchanges a subject token at STS (workload identity federation). */
+  stsExchange(url: string, body: Record<string, string>): Promise<MintedToken>;
+  /** GETs text from a URL (URL-sourced external account subject tokens). */
+  getText(url: string, headers: Record<string, string>): Promise<string>;
 }
 
 /** Extracts Google's error message from a JSON error body. */
@@ -61,34 +74,85 @@ export function googleErrorMessage(status: number, text: string): string {
   return `HTTP ${status}`;
 }
 
+/**
+ * True when an OAuth2 error body says the user's grant is gone: expired or
+ * revoked refresh token, or a reauthentication (RAPT) requirement.
+ */
+export function isExpiredGrant(text: string): boolean {
+  try {
+    const j = JSON.parse(text);
+    const e = j?.error;
+    const sub = j?.error_subtype;
+    if (e === "invalid_grant" || e === "invalid_rapt" || sub === "invalid_rapt") return true;
+    const desc = typeof j?.error_description === "string" ? j.error_description : "";
+    return e === "unauthorized_client" && /reauth/i.test(desc);
+  } catch {
+    return false;
+  }
+}
+
+function upstreamStatus(status: number): number {
+  return status === 429 ? 429 : status >= 500 ? 502 : status === 404 ? 404 : 403;
+}
+
 /** Creates the Google API caller. */
 export function createGoogleApi(options: GoogleApiOptions): GoogleApi {
   const doFetch: FetchFn = options.fetch ?? ((i, init) => fetch(i, init));
-  const timeoutMs = options.timeoutMs ?? 15_000;
+  const timeoutMs = options.timeoutMs ?? 10_000;
+  const deadlineMs = options.deadlineMs ?? 30_000;
   const e = options.endpoints;
 
-  async function call(what: string, url: string, init: RequestInit): Promise<unknown> {
+  async function once(
+    what: string,
+    url: string,
+    init: RequestInit,
+    attemptMs: number,
+  ): Promise<string> {
     let res: Response;
+    const limit = Math.min(timeoutMs, attemptMs);
     try {
-      res = await doFetch(url, { ...init, signal: AbortSignal.timeout(timeoutMs) });
+      res = await doFetch(url, { ...init, signal: AbortSignal.timeout(limit) });
     } catch (err) {
       const timedOut = err instanceof DOMException && err.name === "TimeoutError";
       throw new GateError(
         timedOut ? "timeout" : "upstream",
         timedOut
-          ? `${what}: Google did not answer within ${timeoutMs} ms`
+          ? `${what}: Google did not answer within ${limit} ms; try again`
           : `${what}: cannot reach ${new URL(url).host} (${
             sanitizeMessage(String((err as Error).message), 200)
           })`,
         { cause: err, status: timedOut ? 504 : 502 },
       );
     }
-    const text = await res.text();
-    if (!res.ok) {
-      throw new GateError("upstream", `${what}: ${googleErrorMessage(res.status, text)}`, {
-        status: res.status === 429 ? 429 : res.status >= 500 ? 502 : res.status === 404 ? 404 : 403,
+    let text: string;
+    try {
+      text = await res.text();
+    } catch (err) {
+      throw new GateError("timeout", `${what}: Google's answer was cut off; try again`, {
+        cause: err,
+        status: 504,
       });
     }
+    if (!res.ok) {
+      if (res.status === 400 && isExpiredGrant(text)) {
+        throw new GateError(
+          "credentials_expired",
+          `${what}: ${googleErrorMessage(res.status, text)}`,
+        );
+      }
+      throw new GateError("upstream", `${what}: ${googleErrorMessage(res.status, text)}`, {
+        status: upstreamStatus(res.status),
+      });
+    }
+    return text;
+  }
+
+  async function call(what: string, url: string, init: RequestInit): Promise<unknown> {
+    const text = await withRetry((remaining) => once(what, url, init, remaining), {
+      deadlineMs,
+      ...(options.baseDelayMs === undefined ? {} : { baseDelayMs: options.baseDelayMs }),
+      ...(options.now === undefined ? {} : { now: options.now }),
+    });
     try {
       return JSON.parse(text);
     } catch {
@@ -96,8 +160,21 @@ export function createGoogleApi(options: GoogleApiOptions): GoogleApi {
     }
   }
 
+  const now = options.now ?? Date.now;
   const iamUrl = (sa: string, verb: string): string =>
     `${e.iamcredentials}/v1/projects/-/serviceAccounts/${encodeURIComponent(sa)}:${verb}`;
+
+  function bearerToken(what: string, j: Record<string, unknown>): MintedToken {
+    const token = j.access_token;
+    const expiresIn = Number(j.expires_in ?? 3600);
+    if (typeof token !== "string" || token === "") {
+      throw new GateError("upstream", `${what}: Google answered without an access token`);
+    }
+    return {
+      token,
+      expiresAt: now() + (Number.isFinite(expiresIn) && expiresIn > 0 ? expiresIn : 3600) * 1000,
+    };
+  }
 
   return {
     async generateAccessToken(source, sa, scopes, lifetime) {
@@ -122,7 +199,7 @@ export function createGoogleApi(options: GoogleApiOptions): GoogleApi {
         body: JSON.stringify({ audience, includeEmail }),
       }) as { token?: unknown };
       if (typeof j.token !== "string") {
-        throw new GateError("upstream", `IAM answered without an ID token`);
+        throw new GateError("upstream", `IAM answered without an ID token for "${sa}"`);
       }
       return j.token;
     },
@@ -135,7 +212,7 @@ export function createGoogleApi(options: GoogleApiOptions): GoogleApi {
       if (typeof j.email !== "string") {
         throw new GateError(
           "upstream",
-          "tokeninfo has no email: the ADC token lacks the userinfo.email scope",
+          "tokeninfo has no email: the ADC token lacks the userinfo.email scope; run gcloud auth application-default login again",
         );
       }
       return j.email;
@@ -144,10 +221,7 @@ export function createGoogleApi(options: GoogleApiOptions): GoogleApi {
       const j = await call(
         `Cannot look up project "${project}"`,
         `${e.cloudresourcemanager}/v3/projects/${encodeURIComponent(project)}`,
-        {
-          method: "GET",
-          headers: { authorization: `Bearer ${source}` },
-        },
+        { method: "GET", headers: { authorization: `Bearer ${source}` } },
       ) as { name?: unknown };
       const m = typeof j.name === "string" ? /^projects\/(\d+)$/.exec(j.name) : null;
       if (!m) {
@@ -157,6 +231,34 @@ export function createGoogleApi(options: GoogleApiOptions): GoogleApi {
         );
       }
       return m[1]!;
+    },
+    async oauthToken(url, form) {
+      const what = "Cannot refresh the Application Default Credentials";
+      const j = await call(what, url, {
+        method: "POST",
+        headers: { "content-type": "application/x-www-form-urlencoded" },
+        body: new URLSearchParams(form).toString(),
+      }) as Record<string, unknown>;
+      return bearerToken(what, j);
+    },
+    async stsExchange(url, body) {
+      const what = "Cannot exchange the workload identity token at STS";
+      const j = await call(what, url, {
+        method: "POST",
+        headers: { "content-type": "application/x-www-form-urlencoded" },
+        body: new URLSearchParams(body).toString(),
+      }) as Record<string, unknown>;
+      return bearerToken(what, j);
+    },
+    async getText(url, headers) {
+      return await withRetry(
+        (remaining) =>
+          once("Cannot read the external account's subject token", url, {
+            method: "GET",
+            headers,
+          }, remaining),
+        { deadlineMs },
+      );
     },
   };
 }

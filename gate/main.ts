@@ -2,59 +2,34 @@
  * gcp-gate: entry point. Parses args, loads config, dispatches to the daemon
  * or a subcommand; errors become exit codes in runMain.
  */
-import { parseInvocation, readTextFileIfExists, runMain } from "../shared/cli.ts";
+import { parseInvocation, readEnv, runMain } from "../shared/cli.ts";
 import type { Config, Invocation } from "../shared/config.ts";
 import { GateError } from "../shared/errors.ts";
 import { createLogger, type Logger } from "../shared/log.ts";
-import { versionString } from "../shared/version.ts";
-import { loadSourceCredential, type SourceCredential } from "./adc.ts";
+import { approveCommand, denyCommand, pendingCommand } from "./admin_commands.ts";
+import { startAdminServer } from "./admin_server.ts";
+import { createApprover } from "./approval/chain.ts";
+import { type ApprovalQueue, createApprovalQueue } from "./approval/queue.ts";
+import type { Approver } from "./approval/types.ts";
 import { GATE_CLI } from "./cli.ts";
-import { createGoogleApi } from "./google_api.ts";
-import { createGateHandler } from "./routes.ts";
-import { startGateServer } from "./server.ts";
-import { createDevTokenMinter } from "./tokens.ts";
+import { installService } from "./install_service.ts";
+import { runGate } from "./daemon.ts";
 
-/** Runs the gate daemon until SIGINT/SIGTERM. */
-export async function runGate(config: Config, log: Logger): Promise<number> {
-  const api = createGoogleApi({ endpoints: config.endpoints });
-  let source: SourceCredential | undefined;
-  const adcDeps = { readFile: readTextFileIfExists, hostname: () => Deno.hostname() };
-  const getSource = (): SourceCredential => (source ??= loadSourceCredential(config, adcDeps));
-  // Report missing ADC early, but keep serving: a later login fixes it without a restart.
-  try {
-    getSource();
-  } catch (err) {
-    log.warn((err as Error).message);
-  }
-  const tokens = createDevTokenMinter({
-    api,
-    source: getSource,
-    serviceAccount: config.service_account,
-  });
-  const handler = createGateHandler({
-    tokens,
-    log,
-    version: versionString(),
-    maxTokenTtlSeconds: config.max_token_ttl_seconds,
-    startedAt: Date.now(),
-  });
-  const server = await startGateServer({ socketPath: config.socket_path, handler, log });
-  const stop = (): void => {
-    log.info("shutting down");
-    void server.shutdown();
-  };
-  Deno.addSignalListener("SIGINT", stop);
-  Deno.addSignalListener("SIGTERM", stop);
-  await server.finished;
-  await server.shutdown();
-  return 0;
+/** The approver for prod requests: the one place that chooses it. */
+function approverFor(config: Config, log: Logger, queue: ApprovalQueue): Approver {
+  return createApprover(config, { log, queue, env: readEnv });
 }
 
 /** A subcommand: `gcp-gate <name> …`. */
 type Subcommand = (inv: Invocation, args: readonly string[], log: Logger) => Promise<number>;
 
 /** Subcommands by name (each lives in its own file). */
-const SUBCOMMANDS: Readonly<Record<string, Subcommand>> = {};
+const SUBCOMMANDS: Readonly<Record<string, Subcommand>> = {
+  "install-service": installService,
+  pending: pendingCommand,
+  approve: approveCommand,
+  deny: denyCommand,
+};
 
 /** The gate's main: returns the exit code. */
 export async function main(args: readonly string[]): Promise<number> {
@@ -66,7 +41,21 @@ export async function main(args: readonly string[]): Promise<number> {
     name: "gcp-gate",
   });
   const [cmd, ...rest] = inv.positionals;
-  if (cmd === undefined) return await runGate(inv.config, log);
+  if (cmd === undefined) {
+    // The admin socket lives beside the gate's: queued prod requests are decided there.
+    const queue = createApprovalQueue({ timeoutSeconds: inv.config.approval_timeout_seconds, log });
+    const admin = await startAdminServer({
+      socketPath: inv.config.admin_socket_path,
+      gateSocketPath: inv.config.socket_path,
+      queue,
+      log,
+    });
+    try {
+      return await runGate(inv.config, log, { approver: approverFor(inv.config, log, queue) });
+    } finally {
+      await admin.shutdown();
+    }
+  }
   const sub = SUBCOMMANDS[cmd];
   if (!sub) {
     throw new GateError(

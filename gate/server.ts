@@ -1,4 +1,6 @@
 /** Listening on the gate socket, and shutting down cleanly. */
+import { GateError } from "../shared/errors.ts";
+import { errorResponse } from "../shared/http.ts";
 import type { Logger } from "../shared/log.ts";
 import { createGateClient } from "../shared/gate_client.ts";
 import { prepareSocketPath, removeOwnSocket } from "./socket.ts";
@@ -12,10 +14,14 @@ export interface GateServer {
 /** Options for {@linkcode startGateServer}. */
 export interface GateServerOptions {
   socketPath: string;
-  handler: (req: Request) => Promise<Response>;
+  handler: (req: Request) => Response | Promise<Response>;
   log: Logger;
   /** Longest wait for in-flight requests at shutdown (ms). */
   drainMs?: number;
+  /** Answers true when a live server of this kind holds `path` (default: a gate's /health). */
+  isLive?: (path: string) => Promise<boolean>;
+  /** Logged once listening (default: the `ready: listening on <path>` line tests wait for). */
+  readyMessage?: string;
 }
 
 /** Asks /health on `path` with a short deadline. */
@@ -31,11 +37,18 @@ export async function isGateLive(path: string): Promise<boolean> {
   }
 }
 
-/** Binds the socket (0600 inside a 0700 dir) and serves `handler`. */
+/**
+ * Binds a Unix socket (0600 inside a 0700 dir) and serves `handler`. Used for
+ * the gate socket and the admin socket alike, so both get the same checks.
+ */
 export async function startGateServer(options: GateServerOptions): Promise<GateServer> {
   const { socketPath, log } = options;
-  await prepareSocketPath(socketPath, { uid: () => Deno.uid(), isLive: isGateLive });
+  await prepareSocketPath(socketPath, {
+    uid: () => Deno.uid(),
+    isLive: options.isLive ?? isGateLive,
+  });
   const ac = new AbortController();
+  let inflight = 0;
   let resolveReady!: () => void;
   const ready = new Promise<void>((r) => (resolveReady = r));
   const server = Deno.serve({
@@ -44,29 +57,36 @@ export async function startGateServer(options: GateServerOptions): Promise<GateS
     onListen: () => resolveReady(),
     onError: (err) => {
       log.error("request failed", { error: String(err) });
-      return new Response(JSON.stringify({ error: "internal error", code: "internal" }), {
-        status: 500,
-      });
+      return errorResponse(new GateError("internal", "internal error; see the gate's log"));
     },
-  }, options.handler);
+  }, (req) => {
+    const res = options.handler(req);
+    // Only answers still being worked on are in flight; synchronous ones are already done.
+    if (!(res instanceof Promise)) return res;
+    inflight++;
+    return res.finally(() => inflight--);
+  });
   await ready;
   // The directory is 0700, so the window before this chmod exposes nothing.
   Deno.chmodSync(socketPath, 0o600);
   const ino = Deno.lstatSync(socketPath).ino;
-  log.info(`ready: listening on ${socketPath}`);
+  log.info(options.readyMessage ?? `ready: listening on ${socketPath}`);
 
   let stopping: Promise<void> | undefined;
   return {
     finished: server.finished,
     shutdown() {
       stopping ??= (async () => {
-        const drain = server.shutdown();
-        let timer: ReturnType<typeof setTimeout> | undefined;
-        const limit = new Promise<void>((r) => (timer = setTimeout(r, options.drainMs ?? 5000)));
-        await Promise.race([drain, limit]);
-        clearTimeout(timer);
-        ac.abort();
+        // Stop accepting first (the socket path goes away), then let in-flight requests finish.
         removeOwnSocket(socketPath, ino);
+        const deadline = Date.now() + (options.drainMs ?? 5000);
+        while (inflight > 0 && Date.now() < deadline) {
+          await new Promise((r) => setTimeout(r, 20));
+        }
+        // Deno's graceful shutdown also waits for idle keep-alive connections,
+        // which clients may hold open indefinitely: close them now instead.
+        ac.abort();
+        await server.finished;
       })();
       return stopping;
     },

@@ -2,7 +2,9 @@
 /**
  * Builds every role into dist/ from ONE permission table (below).
  *
- *   deno task build [--quiet] [--markdown] [--write-readme]
+ *   deno task build [--quiet] [--markdown]
+ *
+ * (scripts/readme.ts --write puts the --markdown table into README.md.)
  *
  * Two forms from the same table:
  * - bundled (default): `deno bundle` → dist/lib/<role>.js, plus a launcher
@@ -27,6 +29,11 @@ export interface RoleBuild {
   readonly entry: string;
   /** True when scopes need the launch-time resolver (they depend on config). */
   readonly resolve: boolean;
+  /**
+   * Shell lines the bundled launcher runs before expanding `${VAR}` scopes
+   * (to normalise a variable); compiled builds bake the defaults instead.
+   */
+  readonly prelude?: readonly string[];
   readonly grants: readonly Grant[];
 }
 
@@ -44,13 +51,17 @@ export const PERMISSIONS: Readonly<Record<Role, RoleBuild>> = {
           "{socket_dir}",
           "{admin_socket_dir}",
           "{audit_dir}",
+          "{service_dir}",
+          "{credential_source_files}",
         ],
-        why: "its config, the ADC file, its socket and audit directories",
+        why:
+          "its config, the ADC file (and an external_account's subject token file), its socket and audit directories (and, for install-service only, the service directory)",
       },
       {
         flag: "--allow-write",
-        scopes: ["{socket_dir}", "{admin_socket_dir}", "{audit_dir}"],
-        why: "create the private socket directories, the sockets and the audit log",
+        scopes: ["{socket_dir}", "{admin_socket_dir}", "{audit_dir}", "{service_dir}"],
+        why:
+          "create the private socket directories, the sockets and the audit log; install-service only: write its unit/agent",
       },
       {
         flag: "--allow-net",
@@ -59,9 +70,10 @@ export const PERMISSIONS: Readonly<Record<Role, RoleBuild>> = {
           "unix:{admin_socket_path}",
           "gate.invalid:80",
           "{endpoint_hosts}",
+          "{credential_source_hosts}",
         ],
         why:
-          "serve its sockets (and probe them for a live gate); reach only the configured Google endpoints",
+          "serve its sockets (and probe them for a live gate); reach only the configured Google endpoints (and an external_account's subject token URL)",
       },
       {
         flag: "--deny-net",
@@ -70,23 +82,26 @@ export const PERMISSIONS: Readonly<Record<Role, RoleBuild>> = {
       },
       {
         flag: "--allow-env",
-        scopes: [
-          "{env}",
-          "GOOGLE_SDK_NODE_LOGGING",
-          "HTTPS_PROXY",
-          "https_proxy",
-          "HTTP_PROXY",
-          "http_proxy",
-          "NO_PROXY",
-          "no_proxy",
-        ],
+        scopes: ["{env}", "DISPLAY", "WAYLAND_DISPLAY"],
         why:
-          "its GCP_GATE_* settings and the variables that locate ADC; google-auth-library reads its log switch and the proxy variables",
+          "its GCP_GATE_* settings and the variables that locate ADC (fetch honours proxy variables without an env grant); DISPLAY/WAYLAND_DISPLAY tell whether a desktop approval dialog can be shown",
+      },
+      {
+        flag: "--allow-run",
+        scopes: ["{zenity_path}", "{osascript_path}"],
+        why:
+          "show the prod approval dialog (zenity on Linux, osascript on macOS), by absolute path so PATH cannot substitute another program",
       },
       {
         flag: "--allow-sys",
         scopes: ["hostname", "uid"],
         why: "name the host in re-login hints; check socket directory ownership",
+      },
+      {
+        flag: "--unstable-no-legacy-abort",
+        scopes: [],
+        why:
+          "not a permission: request.signal then aborts only when a client disconnects (cancelling its wait for an approval), not after every answer",
       },
     ],
   },
@@ -127,6 +142,9 @@ export const PERMISSIONS: Readonly<Record<Role, RoleBuild>> = {
   "gcp-kube-token": {
     entry: "kube/token_main.ts",
     resolve: false,
+    // A scheme in GCE_METADATA_HOST is a common slip (Go breaks on it too);
+    // Deno would refuse a URL as a net scope before our code could explain.
+    prelude: ['[ -z "${GCE_METADATA_HOST:-}" ] || GCE_METADATA_HOST=${GCE_METADATA_HOST#http://}'],
     grants: [
       {
         flag: "--allow-net",
@@ -160,6 +178,12 @@ export const PERMISSIONS: Readonly<Record<Role, RoleBuild>> = {
         scopes: ["{env}"],
         why: "its GCP_GATE_* settings, HOME and KUBECONFIG",
       },
+      {
+        flag: "--ignore-env",
+        scopes: ["LOG_TOKENS", "LOG_STREAM"],
+        why:
+          "npm:yaml's debug switches read as unset: they would dump the kubeconfig, keys included, to the terminal",
+      },
     ],
   },
 };
@@ -181,7 +205,11 @@ export function markdownTable(): string {
   const rows: string[][] = [];
   for (const [role, b] of Object.entries(PERMISSIONS)) {
     for (const g of b.grants) {
-      const scopes = g.scopes.length ? g.scopes.map((s) => `\`${s}\``).join(", ") : "(all)";
+      const scopes = g.scopes.length
+        ? g.scopes.map((s) => `\`${s}\``).join(", ")
+        : g.flag.startsWith("--allow-")
+        ? "(all)"
+        : "(runtime flag, grants nothing)";
       rows.push([`\`${role}\``, `\`${g.flag}\``, scopes, g.why.replaceAll("|", "\\|")]);
     }
   }
@@ -189,23 +217,6 @@ export function markdownTable(): string {
   const line = (cells: string[]): string =>
     `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(" | ")} |`;
   return [line(header), line(widths.map((w) => "-".repeat(w))), ...rows.map(line)].join("\n");
-}
-
-export const README_PERMISSIONS_BEGIN = "<!-- section:permissions -->";
-export const README_PERMISSIONS_END = "<!-- /section:permissions -->";
-
-/** `readme` with its permissions section replaced by the generated table. */
-export function readmeWithTable(readme: string): string {
-  const begin = readme.indexOf(README_PERMISSIONS_BEGIN);
-  const end = readme.indexOf(README_PERMISSIONS_END);
-  if (begin < 0 || end < begin) {
-    throw new Error(
-      `README has no ${README_PERMISSIONS_BEGIN} … ${README_PERMISSIONS_END} section`,
-    );
-  }
-  return `${readme.slice(0, begin + README_PERMISSIONS_BEGIN.length)}\n\n${markdownTable()}\n\n${
-    readme.slice(end)
-  }`;
 }
 
 const RUN_FLAGS = ["--no-config", "--cached-only", "--no-prompt"];
@@ -229,6 +240,7 @@ export function launcherScript(role: Role, denoPath: string): string {
   if (!b.resolve) {
     // Scopes here may use ${VAR:-default}: double quotes let the shell expand them.
     const flags = templates.map((t) => `"${t}"`).join(" ");
+    head.push(...(b.prelude ?? []));
     return [...head, `exec "$deno" run ${RUN_FLAGS.join(" ")} ${flags} "$lib/${role}.js" "$@"`, ""]
       .join("\n");
   }
@@ -315,12 +327,6 @@ async function main(): Promise<void> {
   const args = new Set(Deno.args);
   if (args.has("--markdown")) {
     console.log(markdownTable());
-    return;
-  }
-  if (args.has("--write-readme")) {
-    const readme = new URL("../README.md", import.meta.url);
-    Deno.writeTextFileSync(readme, readmeWithTable(Deno.readTextFileSync(readme)));
-    console.error("build: README.md permissions section regenerated from PERMISSIONS");
     return;
   }
   const quiet = args.has("--quiet");

@@ -19,6 +19,8 @@ import {
 } from "../shared/config.ts";
 import { readEnv, readTextFileIfExists, reportError } from "../shared/cli.ts";
 import { GATE_CLI } from "../gate/cli.ts";
+import { credentialSourceScopes } from "../gate/adc_sources.ts";
+import { serviceDir } from "../gate/install_service.ts";
 import { PROXY_CLI } from "../proxy/cli.ts";
 import { KUBE_SETUP_CLI } from "../kube/setup_cli.ts";
 
@@ -52,6 +54,10 @@ function realTarget(path: string): string {
 export function placeholders(role: Role, inv: Invocation): Record<string, string[]> {
   const c = inv.config;
   const kube = realTarget(c.kubeconfig);
+  // external_account ADC: its subject token file or URL host (gate only).
+  const adcSources = role === "gcp-gate"
+    ? credentialSourceScopes(c.credentials_candidates, readTextFileIfExists)
+    : { files: [], hosts: [] };
   return {
     env: envNamesFor(role),
     config_path: c.config_path ? [c.config_path] : [],
@@ -59,12 +65,22 @@ export function placeholders(role: Role, inv: Invocation): Record<string, string
     socket_dir: [dirname(c.socket_path)],
     admin_socket_path: [c.admin_socket_path],
     admin_socket_dir: [dirname(c.admin_socket_path)],
+    zenity_path: [c.zenity_path],
+    osascript_path: [c.osascript_path],
     audit_dir: [dirname(c.audit_log)],
     credentials_candidates: [...c.credentials_candidates],
     endpoint_hosts: [...new Set(Object.values(c.endpoints).map(hostPort))],
     port: [String(c.port)],
     kubeconfig: [...new Set([c.kubeconfig, kube])],
     kubeconfig_dir: [...new Set([dirname(c.kubeconfig), dirname(kube)])],
+    credential_source_files: adcSources.files,
+    credential_source_hosts: adcSources.hosts,
+    // Only `gcp-gate install-service` (without --print) may write its unit:
+    // the daemon itself never gets write access to its own service file.
+    service_dir: role === "gcp-gate" && inv.positionals[0] === "install-service" &&
+        inv.extras.print !== true && (Deno.build.os === "linux" || Deno.build.os === "darwin")
+      ? [serviceDir(Deno.build.os, readEnv)]
+      : [],
   };
 }
 

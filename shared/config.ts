@@ -181,6 +181,19 @@ export const CONFIG_SCHEMA = {
     max: 1000,
     default: 10,
   },
+  zenity_path: {
+    kind: "path",
+    help:
+      "zenity for the desktop approval dialog on Linux (absolute: a PATH lookup could be hijacked)",
+    roles: [GATE],
+    default: "/usr/bin/zenity",
+  },
+  osascript_path: {
+    kind: "path",
+    help: "osascript for the desktop approval dialog on macOS",
+    roles: [GATE],
+    default: "/usr/bin/osascript",
+  },
   universe_domain: {
     kind: "string",
     help: "Google Cloud universe domain",
@@ -288,6 +301,8 @@ export interface Config {
   readonly approval_methods: readonly ApprovalMethod[];
   readonly denial_cooldown_seconds: number;
   readonly max_approvals_per_minute: number;
+  readonly zenity_path: string;
+  readonly osascript_path: string;
   readonly universe_domain: string;
   readonly zone: string;
   readonly scopes: string;
@@ -675,6 +690,8 @@ export function loadInvocation(
     approval_methods: Object.freeze(out.approval_methods as ApprovalMethod[]),
     denial_cooldown_seconds: out.denial_cooldown_seconds as number,
     max_approvals_per_minute: out.max_approvals_per_minute as number,
+    zenity_path: out.zenity_path as string,
+    osascript_path: out.osascript_path as string,
     universe_domain: out.universe_domain as string,
     zone: out.zone as string,
     scopes: out.scopes as string,

@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { configKeysMarkdown, generatedSections, sectionBody } from "../scripts/readme.ts";
 import { ROOT } from "./_utils.ts";
 import { CONFIG_SCHEMA } from "../shared/config.ts";
+import { markdownTable, PERMISSIONS } from "../scripts/build.ts";
 
 const README = Deno.readTextFileSync(`${ROOT}/README.md`);
 
@@ -18,4 +19,18 @@ Deno.test("README: the config table lists every key", () => {
     const shown = key.includes(".") ? `[${key.split(".")[0]}] ${key.split(".")[1]}` : key;
     assert.ok(table.includes(`\`${shown}\``), key);
   }
+});
+
+Deno.test("README: the permission table has every grant of every role, with its reason", () => {
+  const table = markdownTable();
+  for (const [role, b] of Object.entries(PERMISSIONS)) {
+    for (const g of b.grants) {
+      const row = table.split("\n").find((l) =>
+        l.includes(`\`${role}\``) && l.includes(`\`${g.flag}\``)
+      );
+      assert.ok(row, `${role} ${g.flag} missing`);
+      assert.ok(row.includes(g.why.replaceAll("|", "\\|")), `${role} ${g.flag}: reason missing`);
+    }
+  }
+  assert.match(table, /`with-prod` +\| `--allow-all` +\| \(all\) +\| .*\/proc/);
 });

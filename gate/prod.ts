@@ -1,0 +1,311 @@
+/**
+ * The prod path: nothing here happens without a human's approval. A request
+ * is shown to the approver with everything it will grant; an approval opens a
+ * session (or mints one token); every decision is audited, never a token.
+ *
+ * Prod tokens are the engineer's own ADC token, or — when
+ * `prod_service_account` is set — minted by impersonating that account with a
+ * lifetime capped by the session, so a token dies minutes after the session.
+ */
+import type { SessionResponse } from "../shared/protocol.ts";
+import { GateError, isGateError } from "../shared/errors.ts";
+import { sanitizeMessage } from "../shared/redact.ts";
+import type { ApprovalDecision, ApprovalRequest, Approver } from "./approval/types.ts";
+import type { AuditEntry, AuditLog } from "./audit.ts";
+import type { GoogleApi, MintedToken } from "./google_api.ts";
+import type { IdentityService } from "./identity.ts";
+import type { ParsedProdRequest } from "./prod_request.ts";
+import type { Session, SessionStore } from "./sessions.ts";
+import { createSingleFlight } from "./single_flight.ts";
+import { type IssuedToken, needsRefresh } from "./tokens.ts";
+
+/** Dependencies of {@linkcode createProdService}. */
+export interface ProdDeps {
+  approver: Approver;
+  api: GoogleApi;
+  /** The engineer's ADC access token. */
+  source: () => Promise<MintedToken>;
+  identity: IdentityService;
+  sessions: SessionStore;
+  audit: AuditLog;
+  prodServiceAccount: string | undefined;
+  now?: () => number;
+  /** Short random id shown to the human (and to `gcp-gate approve <id>`). */
+  approvalId?: () => string;
+}
+
+export interface ProdTokenAsk {
+  readonly scopes: readonly string[] | undefined;
+  readonly ttlSeconds: number | undefined;
+}
+
+export interface ProdService {
+  openSession(req: ParsedProdRequest, signal: AbortSignal): Promise<SessionResponse>;
+  describeSession(id: string): SessionResponse;
+  revokeSession(id: string): void;
+  /** A prod token from an open session (no new approval). */
+  sessionToken(id: string, ask: ProdTokenAsk, signal: AbortSignal): Promise<MintedToken>;
+  /** One prod token after its own approval (`GET /token?level=prod`). */
+  oneOffToken(
+    req: { scopes: readonly string[]; ttlSeconds: number },
+    signal: AbortSignal,
+  ): Promise<MintedToken>;
+  /** Forgets cached prod tokens (re-login). */
+  reset(): void;
+}
+
+function randomApprovalId(): string {
+  const b = crypto.getRandomValues(new Uint8Array(4));
+  return [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
+}
+
+function errorText(err: unknown): string {
+  return err instanceof GateError ? sanitizeMessage(err.message, 300) : "internal error";
+}
+
+/** Creates the prod service. */
+export function createProdService(deps: ProdDeps): ProdService {
+  const now = deps.now ?? Date.now;
+  const approvalId = deps.approvalId ?? randomApprovalId;
+  const cache = new Map<string, IssuedToken>();
+  const flight = createSingleFlight<IssuedToken>();
+
+  function response(s: Session): SessionResponse {
+    return {
+      session_id: s.id,
+      expires_in: Math.max(0, Math.floor((s.expiresAt - now()) / 1000)),
+      project: s.project,
+      scopes: [...s.scopes],
+      email: s.email,
+    };
+  }
+
+  /** Asks the approver; audits and throws unless approved. */
+  async function approve(
+    req: ApprovalRequest,
+    endpoint: string,
+    signal: AbortSignal,
+  ): Promise<ApprovalDecision> {
+    const base: AuditEntry = {
+      endpoint,
+      level: "prod",
+      result: "denied",
+      email: req.email,
+      scopes: req.scopes,
+      ttl_seconds: req.ttlSeconds,
+      project: req.project,
+      command: req.command,
+      reason: req.reason,
+      approval_id: req.id,
+    };
+    let decision: ApprovalDecision;
+    try {
+      decision = await deps.approver.decide(req, signal);
+    } catch (err) {
+      const rateLimited = isGateError(err, "rate_limited");
+      deps.audit.record({
+        ...base,
+        result: rateLimited ? "rate_limited" : "error",
+        error: signal.aborted ? "the client went away before a decision" : errorText(err),
+        code: err instanceof GateError ? err.code : "internal",
+      });
+      throw err;
+    }
+    if (!decision.approved || signal.aborted) {
+      deps.audit.record({
+        ...base,
+        approval: `${decision.method}: ${sanitizeMessage(decision.detail, 200)}`,
+      });
+      throw new GateError(
+        "denied",
+        `prod access was not approved (${
+          sanitizeMessage(decision.detail, 200)
+        }); ask the engineer at the host to approve it`,
+      );
+    }
+    return decision;
+  }
+
+  async function approvalRequest(
+    kind: "session" | "token",
+    parts: Omit<ApprovalRequest, "id" | "email" | "kind">,
+    signal: AbortSignal,
+  ): Promise<ApprovalRequest> {
+    const email = await deps.identity.email(signal);
+    return { id: approvalId(), email, kind, ...parts };
+  }
+
+  /** Mints (or reuses) a prod token for `key`, dying no later than `notAfter`. */
+  async function mint(
+    key: string,
+    scopes: readonly string[],
+    lifetimeSeconds: number,
+    signal: AbortSignal,
+  ): Promise<IssuedToken> {
+    const sa = deps.prodServiceAccount;
+    if (!sa) {
+      // The engineer's own token: its life is Google's, not the session's.
+      const t = await deps.source();
+      return { ...t, issuedAt: now() };
+    }
+    const hit = cache.get(key);
+    if (hit && !needsRefresh(hit, now())) return hit;
+    return await flight.run(key, async () => {
+      const issuedAt = now();
+      const src = await deps.source();
+      const t = await deps.api.generateAccessToken(src.token, sa, scopes, lifetimeSeconds);
+      const issued = { ...t, issuedAt };
+      cache.set(key, issued);
+      return issued;
+    }, signal);
+  }
+
+  function session(id: string): Session {
+    const s = deps.sessions.find(id);
+    if (!s) {
+      throw new GateError(
+        "session_not_found",
+        `no open prod session with id ${
+          id.slice(0, 8)
+        }…; it expired or was revoked — ask for approval again`,
+      );
+    }
+    return s;
+  }
+
+  function dropCached(prefix: string): void {
+    for (const k of cache.keys()) if (k.startsWith(`${prefix}|`)) cache.delete(k);
+  }
+
+  return {
+    async openSession(req, signal) {
+      const ask = await approvalRequest("session", {
+        project: req.project,
+        scopes: req.scopes,
+        ttlSeconds: req.ttlSeconds,
+        reason: req.reason,
+        command: req.command,
+        notes: req.notes,
+      }, signal);
+      const decision = await approve(ask, "/session", signal);
+      const s = deps.sessions.create({
+        email: ask.email,
+        project: req.project,
+        scopes: req.scopes,
+        command: req.command,
+      }, req.ttlSeconds);
+      deps.audit.record({
+        endpoint: "/session",
+        level: "prod",
+        result: "granted",
+        email: ask.email,
+        scopes: req.scopes,
+        ttl_seconds: req.ttlSeconds,
+        project: req.project,
+        command: req.command,
+        reason: req.reason,
+        session: s.prefix,
+        approval_id: ask.id,
+        approval: `${decision.method}: ${sanitizeMessage(decision.detail, 200)}`,
+      });
+      return response(s);
+    },
+    describeSession(id) {
+      return response(session(id));
+    },
+    revokeSession(id) {
+      const s = deps.sessions.revoke(id);
+      if (!s) {
+        throw new GateError(
+          "session_not_found",
+          `no open prod session with id ${id.slice(0, 8)}…; it already expired or was revoked`,
+        );
+      }
+      dropCached(s.prefix);
+      deps.audit.record({
+        endpoint: "/session",
+        level: "prod",
+        result: "revoked",
+        email: s.email,
+        scopes: s.scopes,
+        project: s.project,
+        session: s.prefix,
+      });
+    },
+    async sessionToken(id, ask, signal) {
+      const s = session(id);
+      const scopes = ask.scopes ?? s.scopes;
+      const extra = scopes.filter((x) => !s.scopes.includes(x));
+      if (extra.length > 0) {
+        throw new GateError(
+          "forbidden",
+          `scope ${JSON.stringify(extra[0])} was not approved for this session (approved: ${
+            s.scopes.join(", ")
+          }); open a new session that asks for it`,
+        );
+      }
+      const remaining = Math.floor((s.expiresAt - now()) / 1000);
+      // Never outlive the session: a revoked or expired session leaves no long-lived token.
+      const lifetime = Math.max(1, Math.min(ask.ttlSeconds ?? remaining, remaining));
+      const base: AuditEntry = {
+        endpoint: "/token",
+        level: "prod",
+        result: "granted",
+        email: s.email,
+        scopes,
+        ttl_seconds: lifetime,
+        project: s.project,
+        session: s.prefix,
+      };
+      try {
+        const key = `${s.prefix}|${[...scopes].sort().join(" ")}|${ask.ttlSeconds ?? "-"}`;
+        const before = cache.get(key);
+        const t = await mint(key, scopes, lifetime, signal);
+        if (before === t) deps.audit.countHit("/token?session", "prod");
+        else deps.audit.record(base);
+        return t;
+      } catch (err) {
+        deps.audit.record({
+          ...base,
+          result: "error",
+          error: errorText(err),
+          code: err instanceof GateError ? err.code : "internal",
+        });
+        throw err;
+      }
+    },
+    async oneOffToken(req, signal) {
+      const ask = await approvalRequest("token", {
+        project: undefined,
+        scopes: req.scopes,
+        ttlSeconds: req.ttlSeconds,
+        reason: undefined,
+        command: undefined,
+        notes: [],
+      }, signal);
+      const decision = await approve(ask, "/token", signal);
+      const base: AuditEntry = {
+        endpoint: "/token",
+        level: "prod",
+        result: "granted",
+        email: ask.email,
+        scopes: req.scopes,
+        ttl_seconds: req.ttlSeconds,
+        approval_id: ask.id,
+        approval: `${decision.method}: ${sanitizeMessage(decision.detail, 200)}`,
+      };
+      try {
+        const t = await mint(`once-${ask.id}|`, req.scopes, req.ttlSeconds, signal);
+        cache.delete(`once-${ask.id}|`);
+        deps.audit.record(base);
+        return t;
+      } catch (err) {
+        deps.audit.record({ ...base, result: "error", error: errorText(err) });
+        throw err;
+      }
+    },
+    reset() {
+      cache.clear();
+    },
+  };
+}

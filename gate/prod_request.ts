@@ -1,0 +1,100 @@
+/**
+ * Validation of a prod request body (`POST /session`). The command, reason
+ * and project end up in a dialog, a terminal and the audit log, so the gate
+ * redacts and caps them itself, whatever the caller already did.
+ */
+import { redactArgv } from "../shared/argv_redact.ts";
+import { GateError } from "../shared/errors.ts";
+import { DEFAULT_SCOPES, LIMITS } from "../shared/protocol.ts";
+import { stripUnsafeChars } from "../shared/redact.ts";
+import { validateProject, validateScopes } from "./params.ts";
+
+/** A prod request the gate is willing to show a human. */
+export interface ParsedProdRequest {
+  readonly command: readonly string[] | undefined;
+  /** Caps applied to the command (shown with it). */
+  readonly notes: readonly string[];
+  readonly reason: string | undefined;
+  readonly project: string | undefined;
+  readonly scopes: readonly string[];
+  readonly ttlSeconds: number;
+}
+
+const FIELDS = ["command", "reason", "project", "scopes", "ttl_seconds"];
+
+/** Limits for {@linkcode parseProdRequest}. */
+export interface ProdRequestLimits {
+  /** Longest session a caller may get; longer asks are capped to it. */
+  maxTtlSeconds: number;
+  /** Project used when the request names none. */
+  defaultProject: string | undefined;
+}
+
+/** Validates a `ProdRequest` JSON object. */
+export function parseProdRequest(
+  body: Record<string, unknown>,
+  limits: ProdRequestLimits,
+): ParsedProdRequest {
+  for (const k of Object.keys(body)) {
+    if (!FIELDS.includes(k)) {
+      throw new GateError(
+        "bad_request",
+        `unknown field ${JSON.stringify(k.slice(0, 40))} in the request body; allowed: ${
+          FIELDS.join(", ")
+        }`,
+      );
+    }
+  }
+  let command: string[] | undefined;
+  let notes: string[] = [];
+  if (body.command !== undefined) {
+    if (!Array.isArray(body.command) || body.command.some((a) => typeof a !== "string")) {
+      throw new GateError("bad_request", "command must be an array of strings");
+    }
+    if (body.command.length === 0) {
+      throw new GateError("bad_request", "command must not be empty when given");
+    }
+    const r = redactArgv(body.command as string[]);
+    command = r.argv;
+    notes = r.notes;
+  }
+  let reason: string | undefined;
+  if (body.reason !== undefined) {
+    if (typeof body.reason !== "string") {
+      throw new GateError("bad_request", "reason must be a string");
+    }
+    if (body.reason.length > LIMITS.maxReasonChars) {
+      throw new GateError(
+        "bad_request",
+        `reason: at most ${LIMITS.maxReasonChars} characters (got ${body.reason.length})`,
+      );
+    }
+    reason = stripUnsafeChars(body.reason).trim() || undefined;
+  }
+  let project = limits.defaultProject;
+  if (body.project !== undefined) {
+    if (typeof body.project !== "string") {
+      throw new GateError("bad_request", "project must be a string");
+    }
+    project = validateProject(body.project);
+  }
+  let scopes: string[] = [...DEFAULT_SCOPES];
+  if (body.scopes !== undefined) {
+    if (!Array.isArray(body.scopes) || body.scopes.some((s) => typeof s !== "string")) {
+      throw new GateError("bad_request", "scopes must be an array of strings");
+    }
+    if (body.scopes.length > 0) scopes = validateScopes(body.scopes as string[]);
+  }
+  let ttlSeconds = limits.maxTtlSeconds;
+  if (body.ttl_seconds !== undefined) {
+    const t = body.ttl_seconds;
+    if (typeof t !== "number" || !Number.isSafeInteger(t) || t < 60) {
+      throw new GateError(
+        "bad_request",
+        `ttl_seconds must be an integer of at least 60 (longer asks are capped at ${limits.maxTtlSeconds})`,
+      );
+    }
+    ttlSeconds = Math.min(t, limits.maxTtlSeconds);
+  }
+  return { command, notes, reason, project, scopes, ttlSeconds };
+}

@@ -1,0 +1,185 @@
+import assert from "node:assert/strict";
+import { GateError } from "../shared/errors.ts";
+import type { ApprovalRequest, Approver } from "./approval/types.ts";
+import type { AuditEntry, AuditLog } from "./audit.ts";
+import type { GoogleApi } from "./google_api.ts";
+import type { IdentityService } from "./identity.ts";
+import { createProdService, type ProdDeps } from "./prod.ts";
+import type { ParsedProdRequest } from "./prod_request.ts";
+import { createSessionStore } from "./sessions.ts";
+
+const PROD_SA = "prod@p.iam.gserviceaccount.com";
+
+function recordingAudit(): AuditLog & { entries: AuditEntry[]; hits: string[] } {
+  const entries: AuditEntry[] = [];
+  const hits: string[] = [];
+  return {
+    entries,
+    hits,
+    record: (e) => void entries.push(e),
+    countHit: (endpoint) => void hits.push(endpoint),
+    flush: () => Promise.resolve(),
+    close: () => Promise.resolve(),
+  };
+}
+
+const identity: IdentityService = {
+  email: () => Promise.resolve("eng@example.com"),
+  projectNumber: () => Promise.reject(new Error("unused")),
+  idToken: () => Promise.reject(new Error("unused")),
+  reset: () => {},
+};
+
+function api(minted: { sa: string; lifetime: number }[]): GoogleApi {
+  const unused = (): Promise<never> => Promise.reject(new Error("unused"));
+  return {
+    generateAccessToken: (_src, sa, _scopes, lifetime) => {
+      minted.push({ sa, lifetime });
+      return Promise.resolve({ token: `prod-${minted.length}`, expiresAt: now + lifetime * 1000 });
+    },
+    generateIdToken: unused,
+    tokenEmail: unused,
+    projectNumber: unused,
+    oauthToken: unused,
+    stsExchange: unused,
+    getText: unused,
+  };
+}
+
+let now = 1_000_000;
+
+function setup(approver: Approver, prodSa: string | null = PROD_SA) {
+  const minted: { sa: string; lifetime: number }[] = [];
+  const audit = recordingAudit();
+  const asked: ApprovalRequest[] = [];
+  const deps: ProdDeps = {
+    approver: {
+      decide: (req, signal) => {
+        asked.push(req);
+        return approver.decide(req, signal);
+      },
+    },
+    api: api(minted),
+    source: () => Promise.resolve({ token: "engineer-adc", expiresAt: now + 3600_000 }),
+    identity,
+    sessions: createSessionStore({ now: () => now }),
+    audit,
+    prodServiceAccount: prodSa ?? undefined,
+    now: () => now,
+    approvalId: () => "abcd1234",
+  };
+  return { prod: createProdService(deps), minted, audit, asked };
+}
+
+const APPROVE: Approver = {
+  decide: () => Promise.resolve({ approved: true, method: "queue", detail: "approved via queue" }),
+};
+const REQ: ParsedProdRequest = {
+  command: ["deploy", "--x"],
+  notes: [],
+  reason: "ship it",
+  project: "p",
+  scopes: ["https://www.googleapis.com/auth/cloud-platform"],
+  ttlSeconds: 600,
+};
+const signal = new AbortController().signal;
+
+Deno.test("an approved session shows the human everything and audits the grant", async () => {
+  const { prod, audit, asked } = setup(APPROVE);
+  const s = await prod.openSession(REQ, signal);
+  assert.equal(s.email, "eng@example.com");
+  assert.equal(s.expires_in, 600);
+  assert.deepEqual(asked[0], {
+    id: "abcd1234",
+    email: "eng@example.com",
+    kind: "session",
+    project: "p",
+    scopes: REQ.scopes,
+    ttlSeconds: 600,
+    reason: "ship it",
+    command: ["deploy", "--x"],
+    notes: [],
+  });
+  const e = audit.entries[0]!;
+  assert.equal(e.result, "granted");
+  assert.equal(e.session, s.session_id.slice(0, 8));
+  assert.equal(e.approval_id, "abcd1234");
+  assert.ok(!JSON.stringify(audit.entries).includes(s.session_id));
+});
+
+Deno.test("session tokens impersonate prod_service_account and never outlive the session", async () => {
+  const { prod, minted, audit } = setup(APPROVE);
+  const s = await prod.openSession(REQ, signal);
+  now += 100_000;
+  const t = await prod.sessionToken(s.session_id, { scopes: undefined, ttlSeconds: 3600 }, signal);
+  assert.equal(t.token, "prod-1");
+  assert.deepEqual(minted, [{ sa: PROD_SA, lifetime: 500 }]);
+  await prod.sessionToken(s.session_id, { scopes: undefined, ttlSeconds: 3600 }, signal);
+  assert.equal(minted.length, 1, "reused while fresh");
+  assert.deepEqual(audit.hits, ["/token?session"]);
+  prod.revokeSession(s.session_id);
+  await assert.rejects(
+    prod.sessionToken(s.session_id, { scopes: undefined, ttlSeconds: undefined }, signal),
+    (e) => e instanceof GateError && e.code === "session_not_found",
+  );
+  assert.equal(audit.entries.at(-1)?.result, "revoked");
+});
+
+Deno.test("without prod_service_account a session hands out the engineer's own token", async () => {
+  const { prod, minted } = setup(APPROVE, null);
+  const s = await prod.openSession(REQ, signal);
+  const t = await prod.sessionToken(
+    s.session_id,
+    { scopes: undefined, ttlSeconds: undefined },
+    signal,
+  );
+  assert.equal(t.token, "engineer-adc");
+  assert.equal(minted.length, 0);
+});
+
+Deno.test("denials, rate limits and approver failures are audited and refused", async () => {
+  const denied = setup({
+    decide: () =>
+      Promise.resolve({ approved: false, method: "dialog", detail: "denied in dialog" }),
+  });
+  await assert.rejects(
+    denied.prod.openSession(REQ, signal),
+    (e) => e instanceof GateError && e.code === "denied" && /denied in dialog/.test(e.message),
+  );
+  assert.equal(denied.audit.entries[0]?.result, "denied");
+  assert.equal(denied.audit.entries[0]?.approval, "dialog: denied in dialog");
+
+  const limited = setup({
+    decide: () =>
+      Promise.reject(new GateError("rate_limited", "slow down", { retryAfterSeconds: 5 })),
+  });
+  await assert.rejects(
+    limited.prod.openSession(REQ, signal),
+    (e) => e instanceof GateError && e.code === "rate_limited" && e.status === 429,
+  );
+  assert.equal(limited.audit.entries[0]?.result, "rate_limited");
+
+  const broken = setup({
+    decide: () => Promise.reject(new GateError("approval_unavailable", "no method")),
+  });
+  await assert.rejects(broken.prod.openSession(REQ, signal), /no method/);
+  assert.equal(broken.audit.entries[0]?.result, "error");
+  assert.equal(broken.audit.entries[0]?.code, "approval_unavailable");
+});
+
+Deno.test("a session refuses scopes it was not approved for", async () => {
+  const { prod } = setup(APPROVE);
+  const s = await prod.openSession(REQ, signal);
+  await assert.rejects(
+    prod.sessionToken(s.session_id, { scopes: ["https://x/other"], ttlSeconds: undefined }, signal),
+    (e) => e instanceof GateError && e.code === "forbidden",
+  );
+});
+
+Deno.test("a one-off prod token needs its own approval and is minted for its ttl", async () => {
+  const { prod, minted, asked } = setup(APPROVE);
+  const t = await prod.oneOffToken({ scopes: ["s"], ttlSeconds: 300 }, signal);
+  assert.equal(t.token, "prod-1");
+  assert.equal(asked[0]?.kind, "token");
+  assert.deepEqual(minted, [{ sa: PROD_SA, lifetime: 300 }]);
+});
