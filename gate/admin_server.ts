@@ -6,7 +6,7 @@
  */
 import { GateError } from "../shared/errors.ts";
 import type { Logger } from "../shared/log.ts";
-import { startGateServer } from "./server.ts";
+import { answersHealth, startGateServer } from "./server.ts";
 import type { ApprovalQueue } from "./approval/queue.ts";
 import { createAdminHandler } from "./admin_routes.ts";
 import { createAdminClient } from "./admin_client.ts";
@@ -29,16 +29,8 @@ function dirname(p: string): string {
   return i <= 0 ? "/" : p.slice(0, i);
 }
 
-async function isAdminLive(path: string): Promise<boolean> {
-  const client = createAdminClient({ socketPath: path, timeoutMs: 1000 });
-  try {
-    await client.health();
-    return true;
-  } catch {
-    return false;
-  } finally {
-    client.close();
-  }
+function isAdminLive(path: string): Promise<boolean> {
+  return answersHealth(createAdminClient({ socketPath: path, timeoutMs: 1000 }));
 }
 
 /** Binds the admin socket and serves the admin API. */

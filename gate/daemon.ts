@@ -88,6 +88,7 @@ export async function runGate(
   const handler = createGateHandler({
     tokens,
     identity,
+    serviceAccount: config.service_account,
     prod,
     audit,
     log,

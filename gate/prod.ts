@@ -77,6 +77,7 @@ export function createProdService(deps: ProdDeps): ProdService {
       project: s.project,
       scopes: [...s.scopes],
       email: s.email,
+      service_account: deps.prodServiceAccount ?? s.email,
     };
   }
 

@@ -30,6 +30,8 @@ import type { DevTokenMinter, DevTokenRequest } from "./tokens.ts";
 export interface GateHandlerDeps {
   tokens: DevTokenMinter;
   identity: IdentityService;
+  /** The dev service account (reported by /identity). */
+  serviceAccount: string | undefined;
   prod: ProdService;
   audit: AuditLog;
   log: Logger;
@@ -177,7 +179,10 @@ export function createGateHandler(
     },
     "/identity": async (_req, url, signal) => {
       allowOnly(url.searchParams, []);
-      const body: IdentityResponse = { email: await deps.identity.email(signal()) };
+      const body: IdentityResponse = {
+        email: await deps.identity.email(signal()),
+        service_account: deps.serviceAccount ?? null,
+      };
       return jsonResponse(body);
     },
     "/project-number": async (_req, url, signal) => {

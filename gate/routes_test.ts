@@ -48,6 +48,7 @@ function handler(overrides: { tokens?: DevTokenMinter } = {}) {
   const h = createGateHandler({
     tokens,
     identity,
+    serviceAccount: "dev@demo.iam.gserviceaccount.com",
     prod,
     audit,
     log: createLogger({ write: () => {} }),
@@ -104,7 +105,10 @@ Deno.test("GET /project-number, /universe-domain, /identity, /identity-token", a
     project_number: "7",
   });
   assert.deepEqual((await call("/universe-domain")).body, { universe_domain: "googleapis.com" });
-  assert.deepEqual((await call("/identity")).body, { email: "eng@example.com" });
+  assert.deepEqual((await call("/identity")).body, {
+    email: "eng@example.com",
+    service_account: "dev@demo.iam.gserviceaccount.com",
+  });
   const id = await call("/identity-token?audience=https://a.example&format=full&licenses=TRUE");
   assert.deepEqual(id.body, { id_token: "id:https://a.example:true" });
   const bad = await call("/identity-token?audience=x&format=weird");

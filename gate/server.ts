@@ -24,9 +24,10 @@ export interface GateServerOptions {
   readyMessage?: string;
 }
 
-/** Asks /health on `path` with a short deadline. */
-export async function isGateLive(path: string): Promise<boolean> {
-  const client = createGateClient({ socketPath: path, timeoutMs: 1000 });
+/** True when `client` answers /health (the client is closed afterwards). */
+export async function answersHealth(
+  client: { health(): Promise<unknown>; close(): void },
+): Promise<boolean> {
   try {
     await client.health();
     return true;
@@ -35,6 +36,11 @@ export async function isGateLive(path: string): Promise<boolean> {
   } finally {
     client.close();
   }
+}
+
+/** Asks /health of a gate on `path` with a short deadline. */
+export function isGateLive(path: string): Promise<boolean> {
+  return answersHealth(createGateClient({ socketPath: path, timeoutMs: 1000 }));
 }
 
 /**

@@ -281,7 +281,8 @@ async function run(cmd: string[], quiet: boolean): Promise<void> {
   if (!quiet) Deno.stderr.writeSync(out.stderr);
 }
 
-function exists(p: string): boolean {
+/** True when `p` exists (any kind of file). */
+export function exists(p: string): boolean {
   try {
     Deno.statSync(p);
     return true;

@@ -27,7 +27,7 @@
  * `--feature` writes the feature folder with its payload to
  * .devcontainer/gcp-gate-feature/ (the example devcontainer.json uses it).
  */
-import { PERMISSIONS, templatesFor } from "./build.ts";
+import { exists, PERMISSIONS, templatesFor } from "./build.ts";
 import type { Role } from "../shared/config.ts";
 import { VERSION } from "../shared/version.ts";
 
@@ -68,15 +68,6 @@ export function denortCache(triple: string, env: (k: string) => string | undefin
       ? `${home}/Library/Caches/deno`
       : `${env("XDG_CACHE_HOME") ?? `${home}/.cache`}/deno`);
   return `${dir}/dl/release/v${Deno.version.deno}/denort-${triple}.zip`;
-}
-
-function exists(p: string): boolean {
-  try {
-    Deno.statSync(p);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** Targets without a denort: DENORT_BIN only serves the host's own target. */

@@ -33,7 +33,13 @@ export interface TokenResponse {
 }
 
 export interface IdentityResponse {
+  /** The engineer: the principal of the gate's ADC. */
   email: string;
+  /**
+   * The account whose dev tokens the gate hands out (null when none is
+   * configured): what a metadata server reports as `service-accounts/default/email`.
+   */
+  service_account: string | null;
 }
 
 export interface ProjectNumberResponse {
@@ -65,7 +71,10 @@ export interface SessionResponse {
   expires_in: number;
   project: string | undefined;
   scopes: string[];
+  /** The engineer who asked. */
   email: string;
+  /** The account the session's tokens belong to (`prod_service_account`, else the engineer). */
+  service_account: string;
 }
 
 /** Body limits the gate enforces (and clients respect). */

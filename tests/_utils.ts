@@ -350,3 +350,32 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     throw err;
   }
 }
+
+/** Gate config for prod tests: approvals through the queue, prod tokens for PROD_SA. */
+export const QUEUE_PROD_TOML: string = [
+  `approval_methods = "queue"`,
+  `prod_service_account = "${PROD_SA}"`,
+].join("\n");
+
+/**
+ * Waits for the next queued prod request and approves it the way a human
+ * does, with the real `gcp-gate pending` / `gcp-gate approve <id> --yes`.
+ * Returns the request id.
+ */
+export async function approveNext(stack: Stack, timeoutMs = 20_000): Promise<string> {
+  const env = baseEnv(stack.home);
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const pending = await run("gcp-gate", ["pending", "--config", stack.configPath], { env });
+    const id = /^(\S+) {2}\(waiting/m.exec(pending.stdout)?.[1];
+    if (id) {
+      const ok = await run("gcp-gate", ["approve", id, "--yes", "--config", stack.configPath], {
+        env,
+      });
+      if (ok.code !== 0) throw new Error(`approve failed: ${ok.stderr}`);
+      return id;
+    }
+    await new Promise((r) => setTimeout(r, 150));
+  }
+  throw new Error(`no prod request was queued within ${timeoutMs} ms\n${stack.logs()}`);
+}

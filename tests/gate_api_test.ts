@@ -12,8 +12,8 @@ Deno.test("gcp-gate serves identity, project number, universe domain and ID toke
   await using stack = await startStack({ proxy: false });
   const gate = createGateClient({ socketPath: stack.socketPath });
   try {
-    assert.deepEqual(await gate.identity(), { email: FAKE_ENGINEER });
-    assert.deepEqual(await gate.identity(), { email: FAKE_ENGINEER });
+    assert.deepEqual(await gate.identity(), { email: FAKE_ENGINEER, service_account: DEV_SA });
+    assert.deepEqual(await gate.identity(), { email: FAKE_ENGINEER, service_account: DEV_SA });
     assert.equal(stack.fake.count(/\/tokeninfo$/), 1, "the email is cached");
 
     assert.deepEqual(await gate.projectNumber(), {

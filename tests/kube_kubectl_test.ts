@@ -7,12 +7,14 @@
  */
 import assert from "node:assert/strict";
 import {
+  approveNext,
   assertNoSecrets,
   baseEnv,
   BIN,
   DEV_SA,
   hasCommand,
   PROD_SA,
+  QUEUE_PROD_TOML,
   ROOT,
   run,
   type Stack,
@@ -89,32 +91,12 @@ Deno.test({
 });
 
 const WITH_PROD = `${BIN}/with-prod`;
-const GATE_TOML = [`approval_methods = "queue"`, `prod_service_account = "${PROD_SA}"`].join("\n");
-
-/** Approves the next queued prod request through the gate's admin CLI. */
-async function approveNext(stack: Stack, timeoutMs = 20_000): Promise<void> {
-  const env = baseEnv(stack.home);
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const pending = await run("gcp-gate", ["pending", "--config", stack.configPath], { env });
-    const id = /^(\S+) {2}\(waiting/m.exec(pending.stdout)?.[1];
-    if (id) {
-      const ok = await run("gcp-gate", ["approve", id, "--yes", "--config", stack.configPath], {
-        env,
-      });
-      assert.equal(ok.code, 0, `approve failed: ${ok.stderr}`);
-      return;
-    }
-    await new Promise((r) => setTimeout(r, 150));
-  }
-  throw new Error(`no prod request was queued within ${timeoutMs} ms\n${stack.logs()}`);
-}
 
 Deno.test({
   name: "kubectl under with-prod sends the prod token; alternating calls never mix",
   ignore: !HAS_KUBECTL || !hasCommand(WITH_PROD),
   fn: async () => {
-    await using stack = await startStack({ gateToml: GATE_TOML });
+    await using stack = await startStack({ gateToml: QUEUE_PROD_TOML });
     await using api = await startFakeKubeApi();
     await setUp(stack, api);
     const env = kubectlEnv(stack);

@@ -5,11 +5,13 @@
  */
 import assert from "node:assert/strict";
 import {
+  approveNext,
   assertNoSecrets,
   baseEnv,
   DEV_SA,
   hasCommand,
   PROD_SA,
+  QUEUE_PROD_TOML,
   ROOT,
   run,
   type Stack,
@@ -17,29 +19,10 @@ import {
   startStack,
 } from "./_utils.ts";
 
-const GATE_TOML = [`approval_methods = "queue"`, `prod_service_account = "${PROD_SA}"`].join("\n");
 const GCLOUD_ENV = {
   CLOUDSDK_CORE_DISABLE_USAGE_REPORTING: "true",
   CLOUDSDK_COMPONENT_MANAGER_DISABLE_UPDATE_CHECK: "true",
 };
-
-async function approveNext(stack: Stack, timeoutMs = 20_000): Promise<void> {
-  const env = baseEnv(stack.home);
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const pending = await run("gcp-gate", ["pending", "--config", stack.configPath], { env });
-    const id = /^(\S+) {2}\(waiting/m.exec(pending.stdout)?.[1];
-    if (id) {
-      const ok = await run("gcp-gate", ["approve", id, "--yes", "--config", stack.configPath], {
-        env,
-      });
-      assert.equal(ok.code, 0, ok.stderr);
-      return;
-    }
-    await new Promise((r) => setTimeout(r, 150));
-  }
-  throw new Error(`no prod request was queued\n${stack.logs()}`);
-}
 
 /** Runs `command` under with-prod (approved) and returns its stdout. */
 async function insideWithProd(
@@ -65,7 +48,7 @@ Deno.test({
   name: "with-prod: gcloud auth print-access-token gets the prod token inside, dev outside",
   ignore: !hasCommand("gcloud"),
   fn: async () => {
-    await using stack = await startStack({ gateToml: GATE_TOML });
+    await using stack = await startStack({ gateToml: QUEUE_PROD_TOML });
     const inside =
       (await insideWithProd(stack, ["gcloud", "auth", "print-access-token"], GCLOUD_ENV))
         .trim();
@@ -86,7 +69,7 @@ Deno.test({
 });
 
 Deno.test("with-prod: google-auth-library gets the prod token inside, dev outside", async () => {
-  await using stack = await startStack({ gateToml: GATE_TOML });
+  await using stack = await startStack({ gateToml: QUEUE_PROD_TOML });
   const client = ["run", "-A", "--quiet", `${ROOT}/tests/clients/node_token.ts`];
   const inside = await insideWithProd(stack, [Deno.execPath(), ...client]);
   const prodToken = /token=(\S+)/.exec(inside)?.[1] ?? "";

@@ -6,11 +6,13 @@
  */
 import assert from "node:assert/strict";
 import {
+  approveNext,
   assertNoSecrets,
   baseEnv,
   BIN,
   hasCommand,
   PROD_SA,
+  QUEUE_PROD_TOML,
   run,
   type RunningProcess,
   type Stack,
@@ -18,30 +20,10 @@ import {
   startStack,
 } from "./_utils.ts";
 
-const GATE_TOML = [`approval_methods = "queue"`, `prod_service_account = "${PROD_SA}"`].join("\n");
 const TOKEN_PATH = "/computeMetadata/v1/instance/service-accounts/default/token";
 
 function wrapEnv(stack: Stack, extra: Record<string, string> = {}): Record<string, string> {
   return baseEnv(stack.home, { GCP_GATE_CONFIG: stack.configPath, ...extra });
-}
-
-/** Waits for the next queued prod request and approves it; returns its id. */
-async function approveNext(stack: Stack, timeoutMs = 20_000): Promise<string> {
-  const env = baseEnv(stack.home);
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const pending = await run("gcp-gate", ["pending", "--config", stack.configPath], { env });
-    const id = /^(\S+) {2}\(waiting/m.exec(pending.stdout)?.[1];
-    if (id) {
-      const ok = await run("gcp-gate", ["approve", id, "--yes", "--config", stack.configPath], {
-        env,
-      });
-      assert.equal(ok.code, 0, `approve failed: ${ok.stderr}`);
-      return id;
-    }
-    await new Promise((r) => setTimeout(r, 150));
-  }
-  throw new Error(`no prod request was queued within ${timeoutMs} ms\n${stack.logs()}`);
 }
 
 interface AuditLine {
@@ -102,7 +84,7 @@ async function finish(p: RunningProcess, stack: Stack): Promise<number> {
 }
 
 Deno.test("with-prod: exit codes 0, 7, 137 and teardown after each", async () => {
-  await using stack = await startStack({ gateToml: GATE_TOML, proxy: false });
+  await using stack = await startStack({ gateToml: QUEUE_PROD_TOML, proxy: false });
   const cases: [string[], number][] = [
     [["true"], 0],
     [["sh", "-c", "exit 7"], 7],
@@ -127,7 +109,7 @@ Deno.test("with-prod: exit codes 0, 7, 137 and teardown after each", async () =>
 });
 
 Deno.test("with-prod: an unknown command exits 127 without asking for approval", async () => {
-  await using stack = await startStack({ gateToml: GATE_TOML, proxy: false });
+  await using stack = await startStack({ gateToml: QUEUE_PROD_TOML, proxy: false });
   const r = await run("with-prod", ["--", "no-such-command-xyz", "arg"], { env: wrapEnv(stack) });
   assert.equal(r.code, 127);
   assert.match(r.stderr, /no-such-command-xyz: command not found/);
@@ -139,7 +121,7 @@ Deno.test("with-prod: an unknown command exits 127 without asking for approval",
 });
 
 Deno.test("with-prod: Ctrl-C while waiting for approval cancels and exits 130", async () => {
-  await using stack = await startStack({ gateToml: GATE_TOML, proxy: false });
+  await using stack = await startStack({ gateToml: QUEUE_PROD_TOML, proxy: false });
   await using p = await start("with-prod", ["--", "true"], { env: wrapEnv(stack) });
   // Wait until the request is queued at the gate, then interrupt.
   const deadline = Date.now() + 15_000;
@@ -157,7 +139,7 @@ Deno.test("with-prod: Ctrl-C while waiting for approval cancels and exits 130", 
 });
 
 Deno.test("with-prod: SIGTERM is forwarded (143), a trapping child decides its code", async () => {
-  await using stack = await startStack({ gateToml: GATE_TOML, proxy: false });
+  await using stack = await startStack({ gateToml: QUEUE_PROD_TOML, proxy: false });
   {
     await using p = await startApproved(stack, ["--", "sleep", "30"]);
     await p.waitFor(/approved/);
@@ -193,7 +175,7 @@ Deno.test("with-prod: SIGTERM is forwarded (143), a trapping child decides its c
 });
 
 Deno.test("with-prod: the child's environment is scrubbed and points at the private config", async () => {
-  await using stack = await startStack({ gateToml: GATE_TOML, proxy: false });
+  await using stack = await startStack({ gateToml: QUEUE_PROD_TOML, proxy: false });
   const hostile = {
     GOOGLE_APPLICATION_CREDENTIALS: "/leak/sa.json",
     CLOUDSDK_AUTH_ACCESS_TOKEN: "leak-token",
@@ -246,7 +228,8 @@ Deno.test("with-prod: the child's environment is scrubbed and points at the priv
     assert.equal(env.get(k), "demo-project", k);
   }
   assert.equal(env.get("GOOGLE_CLOUD_QUOTA_PROJECT"), "demo-project");
-  assert.ok(env.get("CLOUDSDK_CORE_ACCOUNT"));
+  // gcloud must name the account the prod tokens belong to, not the engineer.
+  assert.equal(env.get("CLOUDSDK_CORE_ACCOUNT"), PROD_SA);
   assert.ok(env.get("GCP_GATE_WITH_PROD"), "nesting marker");
   assert.equal(env.get("EXTRA"), `${stack.home}/x`);
   assert.equal(env.get("DEF"), "fallback");
@@ -259,7 +242,7 @@ Deno.test("with-prod: the child's environment is scrubbed and points at the priv
 });
 
 Deno.test("with-prod: only the wrapped process tree may use the temporary proxy", async () => {
-  await using stack = await startStack({ gateToml: GATE_TOML, proxy: false });
+  await using stack = await startStack({ gateToml: QUEUE_PROD_TOML, proxy: false });
   const workDir = Deno.makeTempDirSync();
   const done = `${workDir}/done`;
   const curl = `curl -s -o /dev/null -w "%{http_code}" -H "Metadata-Flavor: Google"`;
@@ -311,7 +294,7 @@ Deno.test({
   name: "with-prod: a process reusing the child's source port is refused",
   ignore: !hasCommand(PY),
   fn: async () => {
-    await using stack = await startStack({ gateToml: GATE_TOML, proxy: false });
+    await using stack = await startStack({ gateToml: QUEUE_PROD_TOML, proxy: false });
     const dir = Deno.makeTempDirSync();
     try {
       Deno.writeTextFileSync(`${dir}/c.py`, PY_FIXED_PORT);
@@ -339,7 +322,7 @@ Deno.test({
 });
 
 Deno.test("with-prod: nested with-prod reuses the session; another project asks anew", async () => {
-  await using stack = await startStack({ gateToml: GATE_TOML, proxy: false });
+  await using stack = await startStack({ gateToml: QUEUE_PROD_TOML, proxy: false });
   const curl =
     `curl -s -o /dev/null -w "%{http_code}" -H "Metadata-Flavor: Google" "http://$GCE_METADATA_HOST${TOKEN_PATH}"`;
   // Same project: one approval only (a second one would leave the inner waiting).

@@ -208,10 +208,14 @@ export async function runWithProd(req: WithProdRequest, log: Logger): Promise<nu
       throw err;
     }
     const sessionId = session.session_id;
-    opened.session = { id: sessionId, email: session.email };
+    opened.session = {
+      id: sessionId,
+      email: session.email,
+      service_account: session.service_account,
+    };
     const project = session.project ?? req.project;
     log.info(`approved: prod session for ${project ? `project ${project}` : "no project"}`, {
-      account: session.email,
+      account: session.service_account,
       expires_in: session.expires_in,
     });
 
@@ -225,14 +229,14 @@ export async function runWithProd(req: WithProdRequest, log: Logger): Promise<nu
       // The first token is on its way while the config directory is written.
       const firstToken = proxy.tokens.get(sessionScopes);
       // 5. Private gcloud config with the token in a file.
-      cfg = createPrivateConfig({ account: session.email, project });
+      cfg = createPrivateConfig({ account: session.service_account, project });
       const first = await firstToken;
       cfg.writeToken(first.accessToken);
       stopRefresh = refreshTokenFile(proxy.tokens, sessionScopes, cfg, log, first);
       const env = buildChildEnv(callerEnv, {
         proxy: proxy.hostPort,
         configDir: cfg.dir,
-        account: session.email,
+        account: session.service_account,
         project,
         scopes: sessionScopes,
         extras: req.extras,

@@ -29,7 +29,10 @@ export interface TempProxyOptions {
 /** What the proxy needs of the approved session. */
 export interface ActiveSession {
   readonly id: string;
+  /** The engineer who asked. */
   readonly email: string;
+  /** The account the session's tokens belong to. */
+  readonly service_account: string;
 }
 
 function requireSession(get: () => ActiveSession | undefined): ActiveSession {
@@ -58,7 +61,10 @@ export async function startTempProxy(options: TempProxyOptions): Promise<TempPro
   // Identity is the session's; ID tokens would be the dev account's, so the
   // prod proxy refuses them rather than hand out a token for the wrong identity.
   const sessionGate: MetadataGate = {
-    identity: () => Promise.resolve({ email: requireSession(session).email }),
+    identity: () => {
+      const s = requireSession(session);
+      return Promise.resolve({ email: s.email, service_account: s.service_account });
+    },
     projectNumber: (project, opts) => gate.projectNumber(project, opts),
     universeDomain: (opts) => gate.universeDomain(opts),
     identityToken: () =>

@@ -21,7 +21,7 @@ import {
   textPayload,
   toResponse,
 } from "./responses.ts";
-import { jwtClaims, jwtExpiry } from "./jwt.ts";
+import { jwtExpiry } from "./jwt.ts";
 import { decodeSegment, rawPath, safeHost, UNNORMALIZED } from "./request_target.ts";
 import { type CachedToken, createExpiringCache, memoize, type TokenCache } from "./token_cache.ts";
 
@@ -64,7 +64,6 @@ type Warn = (msg: string, fields: Record<string, unknown>) => void;
 const WARN_EVERY_MS = 30_000;
 
 /** Audience of the one ID token asked for to learn our account's email. */
-const EMAIL_PROBE_AUDIENCE = "gcp-metadata-proxy";
 const DEFAULT_TOKEN_PATH = "/computeMetadata/v1/instance/service-accounts/default/token";
 
 interface Ctx {
@@ -130,22 +129,12 @@ export function createMetadataHandler(deps: MetadataDeps): MetadataHandler {
   };
 
   // Identity, project and universe never change while we run: ask once.
-  // The gate's /identity names its ADC principal (the engineer), but the
-  // tokens we serve belong to the account it impersonates; an ID token in
-  // `full` format names exactly that account in its `email` claim.
-  // A source without ID tokens (with-prod's session) refuses with a 4xx: then
-  // its /identity is the answer. A transient failure is not cached (memoize),
-  // so it cannot pin the wrong account.
+  // The gate names the account whose tokens it hands out (`service_account`);
+  // without one configured, tokens are the ADC principal's own. A transient
+  // failure is not cached (memoize), so it cannot pin the wrong account.
   const identity = memoize(async () => {
-    let email: unknown;
-    try {
-      const r = await deps.gate.identityToken({ audience: EMAIL_PROBE_AUDIENCE, format: "full" });
-      email = jwtClaims(r.id_token).email;
-    } catch (err) {
-      if (!(err instanceof GateError) || err.status >= 500) throw err;
-    }
-    if (typeof email === "string" && /^[^@\s]+@[^@\s]+$/.test(email)) return email;
-    return (await deps.gate.identity()).email;
+    const r = await deps.gate.identity();
+    return r.service_account ?? r.email;
   });
   const project = memoize(async () => {
     const r = await deps.gate.projectNumber(deps.projectId);

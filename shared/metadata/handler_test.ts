@@ -37,7 +37,9 @@ function fixture(over: Partial<MetadataDeps> = {}): Fixture {
   const gate: MetadataGate = {
     identity: () => {
       calls.push("identity");
-      return failing ? Promise.reject(down()) : Promise.resolve({ email: SA });
+      return failing
+        ? Promise.reject(down())
+        : Promise.resolve({ email: "engineer@example.com", service_account: ID_SA });
     },
     projectNumber: (project) => {
       calls.push(`projectNumber:${project}`);
@@ -380,7 +382,7 @@ Deno.test("wait_for_change with the current ETag waits at most timeout_sec, ende
   assert.equal(await res.text(), "demo-project");
 });
 
-Deno.test("email is the configured account, else the one the gate's ID tokens name", async () => {
+Deno.test("email is the configured account, else the account the gate names", async () => {
   const { handler, calls, failGate } = fixture();
   failGate(true);
   const res = await handler(get("/computeMetadata/v1/instance/service-accounts/default/email"));
@@ -393,21 +395,22 @@ Deno.test("email is the configured account, else the one the gate's ID tokens na
     );
     assert.equal(await ok.text(), ID_SA);
   }
-  assert.deepEqual(other.calls, ["identityToken:gcp-metadata-proxy|full|undefined"]);
-  // A source that refuses ID tokens (with-prod's session) names itself via identity().
-  const refusing = fixture({
+  // Asked once, then remembered.
+  assert.deepEqual(other.calls, ["identity"]);
+  // A gate without a dev service account hands out the engineer's own tokens.
+  const own = fixture({
     serviceAccount: undefined,
     gate: {
-      identity: () => Promise.resolve({ email: "engineer@example.com" }),
+      identity: () => Promise.resolve({ email: "engineer@example.com", service_account: null }),
       projectNumber: () => Promise.reject(new GateError("not_found", "n/a")),
       universeDomain: () => Promise.reject(new GateError("not_found", "n/a")),
       identityToken: () => Promise.reject(new GateError("not_found", "no ID tokens here")),
     },
   });
-  const prod = await refusing.handler(
+  const engineer = await own.handler(
     get("/computeMetadata/v1/instance/service-accounts/default/email"),
   );
-  assert.equal(await prod.text(), "engineer@example.com");
+  assert.equal(await engineer.text(), "engineer@example.com");
   const down = fixture({ serviceAccount: undefined });
   down.failGate(true);
   const res2 = await down.handler(
