@@ -122,6 +122,26 @@ function refusalBytes(): Uint8Array {
   );
 }
 
+/**
+ * Copies `from` into `to` until EOF or an error, then closes `to`'s writing
+ * side. A plain read/write loop with one reused buffer: measurably cheaper per
+ * small request than stream piping.
+ */
+async function copy(from: Deno.Conn, to: Deno.Conn): Promise<void> {
+  const buf = new Uint8Array(16 * 1024);
+  try {
+    for (;;) {
+      const n = await from.read(buf);
+      if (n === null) break;
+      let off = 0;
+      while (off < n) off += await to.write(buf.subarray(off, n));
+    }
+  } catch { /* either side closed */ }
+  try {
+    await to.closeWrite();
+  } catch { /* already closed */ }
+}
+
 async function startVetted(
   options: MetadataServerOptions,
   hostname: string,
@@ -167,10 +187,7 @@ async function startVetted(
     const upstream = await Deno.connect({ transport: "unix", path: innerPath });
     live.add(upstream);
     try {
-      await Promise.all([
-        conn.readable.pipeTo(upstream.writable, { preventClose: false }).catch(() => {}),
-        upstream.readable.pipeTo(conn.writable, { preventClose: false }).catch(() => {}),
-      ]);
+      await Promise.all([copy(conn, upstream), copy(upstream, conn)]);
     } finally {
       live.delete(upstream);
       try {
