@@ -6,7 +6,7 @@
  */
 import { GateError } from "../shared/errors.ts";
 import { sanitizeMessage } from "../shared/redact.ts";
-import { type RawAnswer, rawGet, RawHttpError } from "./raw_http.ts";
+import { type RawAnswer, rawGet, RawHttpError } from "../shared/raw_http.ts";
 
 export const DEFAULT_METADATA_HOST = "127.0.0.1:8173";
 export const TOKEN_PATH = "/computeMetadata/v1/instance/service-accounts/default/token";

@@ -12,7 +12,7 @@ import {
   type TokenDeps,
 } from "./token.ts";
 import { tokenMain, type TokenMainDeps } from "./token_main.ts";
-import { RawHttpError } from "./raw_http.ts";
+import { RawHttpError } from "../shared/raw_http.ts";
 
 const HOST: MetadataHost = { hostname: "127.0.0.1", port: 8173, hostPort: "127.0.0.1:8173" };
 const NOW = Date.UTC(2030, 0, 2, 3, 4, 5, 600);

@@ -68,7 +68,6 @@ export const PERMISSIONS: Readonly<Record<Role, RoleBuild>> = {
         scopes: [
           "unix:{socket_path}",
           "unix:{admin_socket_path}",
-          "gate.invalid:80",
           "{endpoint_hosts}",
           "{credential_source_hosts}",
         ],
@@ -121,7 +120,7 @@ export const PERMISSIONS: Readonly<Record<Role, RoleBuild>> = {
       },
       {
         flag: "--allow-net",
-        scopes: ["127.0.0.1:{port}", "unix:{socket_path}", "gate.invalid:80"],
+        scopes: ["127.0.0.1:{port}", "unix:{socket_path}"],
         why: "listen on its loopback port; talk to the gate socket and nothing else",
       },
       { flag: "--allow-env", scopes: ["{env}"], why: "its GCP_GATE_* settings" },

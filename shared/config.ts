@@ -4,8 +4,8 @@
  * settings. The schema below is also the source of each role's env
  * permission list (scripts/build.ts derives `--allow-env` from it).
  */
-import { parseArgs } from "node:util";
 import { parse as parseToml, TomlError } from "smol-toml";
+import { type FlagSpec, parseFlags } from "./args.ts";
 import { GateError } from "./errors.ts";
 import type { LogFormat, LogLevel } from "./log.ts";
 
@@ -567,10 +567,6 @@ function readConfigFile(
   return flattenToml(doc, path);
 }
 
-function usageError(message: string): GateError {
-  return new GateError("usage", message.split("\n")[0] ?? message);
-}
-
 /**
  * Parses `args` for `spec.role` and loads its configuration.
  * Throws GateError `usage` (exit 2) or `config` (exit 2).
@@ -582,7 +578,7 @@ export function loadInvocation(
 ): Invocation {
   const role = spec.role;
   const keys = spec.loadsConfig ? keysFor(role) : [];
-  type Opt = { type: "string" | "boolean"; short?: string; multiple?: boolean };
+  type Opt = { -readonly [K in keyof FlagSpec]: FlagSpec[K] };
   const options: Record<string, Opt> = {
     help: { type: "boolean", short: "h" },
     version: { type: "boolean" },
@@ -595,17 +591,7 @@ export function loadInvocation(
     if (extra.multiple) opt.multiple = true;
     options[name] = opt;
   }
-  let parsed: { values: Record<string, unknown>; positionals: string[] };
-  try {
-    parsed = parseArgs({
-      args: [...args],
-      options,
-      strict: true,
-      allowPositionals: spec.positionals ?? false,
-    }) as { values: Record<string, unknown>; positionals: string[] };
-  } catch (err) {
-    throw usageError((err as Error).message);
-  }
+  const parsed = parseFlags(args, { options, allowPositionals: spec.positionals ?? false });
   const { values, positionals } = parsed;
   const help = values.help === true;
   const version = values.version === true;

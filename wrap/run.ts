@@ -200,6 +200,7 @@ export async function runWithProd(req: WithProdRequest, log: Logger): Promise<nu
     proxyStart.catch(() => {});
     let session: SessionResponse;
     try {
+      log.debug("asking the gate for a prod session");
       session = await askForSession(gate, req, scopes, cancel.signal);
     } catch (err) {
       await (await proxyStart.catch(() => undefined))?.shutdown();
@@ -225,6 +226,7 @@ export async function runWithProd(req: WithProdRequest, log: Logger): Promise<nu
     try {
       // 3. The temporary proxy, serving nobody until the child exists.
       proxy = await proxyStart;
+      log.debug("temporary proxy ready", { proxy: proxy.hostPort });
       const sessionScopes = session.scopes.length > 0 ? session.scopes : scopes;
       // The first token is on its way while the config directory is written.
       const firstToken = proxy.tokens.get(sessionScopes);
@@ -232,6 +234,7 @@ export async function runWithProd(req: WithProdRequest, log: Logger): Promise<nu
       cfg = createPrivateConfig({ account: session.service_account, project });
       const first = await firstToken;
       cfg.writeToken(first.accessToken);
+      log.debug("first prod token written to the private gcloud config");
       stopRefresh = refreshTokenFile(proxy.tokens, sessionScopes, cfg, log, first);
       const env = buildChildEnv(callerEnv, {
         proxy: proxy.hostPort,
@@ -244,9 +247,11 @@ export async function runWithProd(req: WithProdRequest, log: Logger): Promise<nu
       if (received) return exitCodeForSignal(received);
       // 4 + 6. Run it; only its process tree may use the proxy.
       const p = proxy;
+      log.debug("starting the command", { command: resolved.path });
       return await spawnAndWait(resolved.path, args, env, (pid) => p.allowTree(pid));
     } finally {
       // 7. Teardown, whatever happened.
+      log.debug("tearing down: revoking the session, stopping the proxy");
       stopRefresh?.();
       // Revoke first (it is what shortens the credentials' life), in parallel
       // with stopping the proxy; both are bounded.
@@ -266,6 +271,7 @@ export async function runWithProd(req: WithProdRequest, log: Logger): Promise<nu
       }
       await Promise.all([revoked, stopped]);
       gate.close();
+      log.debug("teardown done");
     }
   } finally {
     unguard();
