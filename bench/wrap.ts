@@ -53,9 +53,10 @@ function autoApprove(stack: Stack): AsyncDisposable {
   };
 }
 
+/** One wrk thread: on two cores the load generator and the server get one each. */
 function wrkArgs(hostPort: string): string[] {
   return [
-    "-t2",
+    "-t1",
     "-c10",
     `-d${WRK_SECONDS}s`,
     "-H",
