@@ -276,6 +276,17 @@ export interface Stack extends AsyncDisposable {
   logs(): string;
 }
 
+/** The audit log and its rotations under the stack's default state dir. */
+function auditFiles(home: string): string[] {
+  const dir = `${home}/.local/state/gcp-gate`;
+  try {
+    return [...Deno.readDirSync(dir)].filter((e) => e.isFile && e.name.startsWith("audit.log"))
+      .map((e) => `${dir}/${e.name}`);
+  } catch {
+    return [];
+  }
+}
+
 export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const dir = tempDir();
   const home = dir.path;
@@ -339,8 +350,18 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       logs: () => started.map((p) => p.output()).join("\n"),
       async [Symbol.asyncDispose]() {
         for (const p of started.reverse()) await p[Symbol.asyncDispose]();
+        // Every stack is also a leak test: the whole output of the gate and
+        // the proxy, and the audit log, must hold none of the fake's secrets.
+        let leak: unknown;
+        try {
+          assertNoSecrets(started.map((p) => p.output()).join("\n"), fake, "gate/proxy output");
+          for (const f of auditFiles(home)) assertNoSecrets(Deno.readTextFileSync(f), fake, f);
+        } catch (err) {
+          leak = err;
+        }
         if (ownsFake) await fake.close();
         await dir[Symbol.asyncDispose]();
+        if (leak) throw leak;
       },
     };
   } catch (err) {

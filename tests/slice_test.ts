@@ -25,3 +25,17 @@ Deno.test("google-auth-library gets a dev token through the built proxy and gate
   assert.ok(stack.fake.count(/POST \/iam\/.*:generateAccessToken$/) === 1);
   assertNoSecrets(stack.logs(), stack.fake, "gate/proxy logs");
 });
+
+Deno.test("the leak scan fails on any secret the fake issued (so every stack test can fail on a leak)", async () => {
+  await using stack = await startStack({ proxy: false });
+  const { createGateClient } = await import("../shared/gate_client.ts");
+  const gate = createGateClient({ socketPath: stack.socketPath });
+  const token = (await gate.token()).access_token;
+  gate.close();
+  assert.throws(() => assertNoSecrets(`log line ${token}`, stack.fake), /leaks a secret/);
+  assert.throws(
+    () => assertNoSecrets(`x ${stack.fake.secrets().at(-1)}`, stack.fake),
+    /leaks a secret/,
+  );
+  assertNoSecrets("nothing here", stack.fake);
+});
