@@ -56,6 +56,8 @@ async function startBaseline(
     "--no-config",
     "--cached-only",
     "--no-prompt",
+    // The gate's launcher runs with this flag too (scripts/build.ts): same engine, same cost.
+    "--unstable-no-legacy-abort",
     `--allow-read=${sock}`,
     `--allow-write=${sock}`,
     `--allow-net=unix:${sock}`,

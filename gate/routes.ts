@@ -18,7 +18,7 @@ import {
   type UniverseDomainResponse,
 } from "../shared/protocol.ts";
 import { sanitizeMessage, stripUnsafeChars } from "../shared/redact.ts";
-import type { AuditLog } from "./audit.ts";
+import type { AuditEntry, AuditLog } from "./audit.ts";
 import type { IdentityService } from "./identity.ts";
 import { allowOnly, parseIntParam, parseScopes, readJsonBody, validateProject } from "./params.ts";
 import type { ProdService } from "./prod.ts";
@@ -83,9 +83,29 @@ export function createGateHandler(
     return new Response(JSON.stringify(body), { headers: JSON_HEADERS });
   }
 
+  /**
+   * Raw request URLs already routed to a valid dev-token query: the hot path
+   * matches the exact string and skips parsing it again (`new URL` is the
+   * largest per-request cost left). Only validated URLs get in, and only so many.
+   */
+  const hotUrls = new Map<string, DevTokenRequest>();
+
   /** The hot path: a cached dev token is answered synchronously, with no promise in between. */
-  function devToken(url: URL, signalOf: () => AbortSignal): Response | Promise<Response> {
+  function devToken(
+    req: Request,
+    url: URL,
+    signalOf: () => AbortSignal,
+  ): Response | Promise<Response> {
     const ask = parseDevQuery(url);
+    if (hotUrls.size >= 256) hotUrls.clear();
+    hotUrls.set(req.url, ask);
+    return answerDev(ask, signalOf);
+  }
+
+  function answerDev(
+    ask: DevTokenRequest,
+    signalOf: () => AbortSignal,
+  ): Response | Promise<Response> {
     const hit = deps.tokens.peek(ask);
     if (hit) {
       deps.audit.countHit("/token", "dev");
@@ -111,13 +131,25 @@ export function createGateHandler(
     return ask;
   }
 
+  /**
+   * Dev decisions name the engineer like prod ones do. The email is cached
+   * after its first lookup; the answer never waits for it, and when it cannot
+   * be had the entry is written without it.
+   */
+  function recordWithEmail(entry: AuditEntry): void {
+    deps.identity.email().then(
+      (email) => deps.audit.record({ ...entry, email }),
+      () => deps.audit.record(entry),
+    );
+  }
+
   async function mintDevToken(ask: DevTokenRequest, signal: AbortSignal): Promise<Response> {
     const { scopes, ttlSeconds: ttl } = ask;
     try {
       const t = await deps.tokens.get(ask, signal);
       if (t.cached) deps.audit.countHit("/token", "dev");
       else {
-        deps.audit.record({
+        recordWithEmail({
           endpoint: "/token",
           level: "dev",
           result: "granted",
@@ -128,6 +160,7 @@ export function createGateHandler(
       return tokenBody(t);
     } catch (err) {
       if (!signal.aborted) {
+        // No email lookup here: with broken credentials it would be one more failing call to Google.
         deps.audit.record({
           endpoint: "/token",
           level: "dev",
@@ -143,8 +176,8 @@ export function createGateHandler(
   }
 
   const GET: Record<string, Route> = {
-    "/token": (_req, url, signal) => {
-      if (url.search === "" || devQueries.has(url.search)) return devToken(url, signal);
+    "/token": (req, url, signal) => {
+      if (url.search === "" || devQueries.has(url.search)) return devToken(req, url, signal);
       const q = url.searchParams;
       allowOnly(q, ["scopes", "ttl_seconds", "level", "session"]);
       const level = q.get("level");
@@ -175,7 +208,7 @@ export function createGateHandler(
         return deps.prod.oneOffToken({ scopes, ttlSeconds: ttl }, approvalSignal(signal()))
           .then(tokenBody);
       }
-      return devToken(url, signal);
+      return devToken(req, url, signal);
     },
     "/identity": async (_req, url, signal) => {
       allowOnly(url.searchParams, []);
@@ -331,9 +364,19 @@ export function createGateHandler(
     return res;
   }
 
+  const PROTOCOL = String(PROTOCOL_VERSION);
   return (req) => {
     const signal = (): AbortSignal => req.signal;
     try {
+      // Same checks as route() for a URL it already accepted as a dev-token
+      // query: the method and the protocol header are still checked per request.
+      const hot = hotUrls.get(req.url);
+      if (
+        hot !== undefined && req.method === "GET" && req.headers.get(PROTOCOL_HEADER) === PROTOCOL
+      ) {
+        const res = answerDev(hot, signal);
+        return res instanceof Promise ? res.catch((err) => failure(req, err)) : res;
+      }
       if (req.url.length > LIMITS.maxUrlBytes) {
         throw new GateError("too_large", `request URL longer than ${LIMITS.maxUrlBytes} bytes`, {
           status: 414,

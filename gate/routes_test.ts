@@ -91,6 +91,7 @@ Deno.test("GET /token mints with the asked scopes and ttl; audits the mint, coun
   await call("/token?scopes=b,a&ttl_seconds=900");
   assert.equal(entries.length, 1);
   assert.equal(entries[0]!.result, "granted");
+  assert.equal(entries[0]!.email, "eng@example.com", "dev decisions name the engineer");
   assert.deepEqual(hits, ["/token"]);
 });
 
@@ -126,4 +127,19 @@ Deno.test("errors are {error, code} JSON with the right status", async () => {
   assert.deepEqual([tl.status, tl.body.code], [414, "too_large"]);
   const proto = await call("/identity", { headers: { "x-gcp-gate-protocol": "0" } });
   assert.deepEqual([proto.status, proto.body.code], [400, "protocol_mismatch"]);
+});
+
+Deno.test("a dev-token URL answered before still has its method and protocol header checked", async () => {
+  const { call, hits, asked } = handler();
+  const url = "/token?scopes=a&ttl_seconds=600";
+  assert.equal((await call(url)).status, 200);
+  assert.equal((await call(url)).status, 200);
+  assert.deepEqual(hits, ["/token"], "the second answer is a counted cache hit");
+  const post = await call(url, { method: "POST" });
+  assert.deepEqual([post.status, post.body.code], [405, "method_not_allowed"]);
+  const proto = await call(url, { headers: { "x-gcp-gate-protocol": "2" } });
+  assert.deepEqual([proto.status, proto.body.code], [400, "protocol_mismatch"]);
+  const missing = await call(url, { headers: { "x-gcp-gate-protocol": "" } });
+  assert.deepEqual([missing.status, missing.body.code], [400, "protocol_mismatch"]);
+  assert.equal(asked.length, 1, "one mint for the whole sequence");
 });

@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { createGateClient } from "../shared/gate_client.ts";
 import { assertNoSecrets, startStack } from "./_utils.ts";
+import { FAKE_ENGINEER } from "./fakes/google.ts";
 
 function readLines(path: string): Record<string, unknown>[] {
   return Deno.readTextFileSync(path).split("\n").filter((l) => l !== "").map((l) => JSON.parse(l));
@@ -26,6 +27,7 @@ Deno.test("gcp-gate audits a minted dev token once and summarises cache hits", a
   assert.equal(granted.length, 1, JSON.stringify(lines));
   assert.equal(granted[0]!.result, "granted");
   assert.equal(granted[0]!.level, "dev");
+  assert.equal(granted[0]!.email, FAKE_ENGINEER, "dev decisions name the engineer too");
   assert.deepEqual(granted[0]!.scopes, ["https://www.googleapis.com/auth/cloud-platform"]);
   assert.equal(granted[0]!.ttl_seconds, 3600);
   assert.ok(typeof granted[0]!.time === "string" && !Number.isNaN(Date.parse(granted[0]!.time)));
