@@ -29,6 +29,33 @@ function dirname(p: string): string {
   return i <= 0 ? "/" : p.slice(0, i);
 }
 
+/** The path with symlinks resolved as far as it exists (the rest kept as written). */
+function realPrefix(path: string): string {
+  const rest: string[] = [];
+  let p = path;
+  while (p !== "/" && p !== "") {
+    try {
+      const real = Deno.realPathSync(p);
+      return [real === "/" ? "" : real, ...rest].join("/") || "/";
+    } catch {
+      rest.unshift(p.slice(p.lastIndexOf("/") + 1));
+      p = dirname(p);
+    }
+  }
+  return `/${rest.join("/")}`;
+}
+
+function within(inner: string, outer: string): boolean {
+  return inner === outer || inner.startsWith(outer.endsWith("/") ? outer : `${outer}/`);
+}
+
+/** True when one socket's directory is, contains or lies inside the other's. */
+export function sharesMountedDir(adminSocket: string, gateSocket: string): boolean {
+  const a = realPrefix(dirname(adminSocket));
+  const g = realPrefix(dirname(gateSocket));
+  return within(a, g) || within(g, a);
+}
+
 function isAdminLive(path: string): Promise<boolean> {
   return answersHealth(createAdminClient({ socketPath: path, timeoutMs: 1000 }));
 }
@@ -36,12 +63,13 @@ function isAdminLive(path: string): Promise<boolean> {
 /** Binds the admin socket and serves the admin API. */
 export async function startAdminServer(options: AdminServerOptions): Promise<AdminServer> {
   const { socketPath, log } = options;
-  if (dirname(socketPath) === dirname(options.gateSocketPath)) {
+  if (sharesMountedDir(socketPath, options.gateSocketPath)) {
     // The gate socket's directory is what containers mount: an admin socket
-    // there would let a container approve its own prod request.
+    // in it, below it, or above it (mounting a parent mounts both) would let
+    // a container approve its own prod request.
     throw new GateError(
       "config",
-      `admin_socket_path ${socketPath} is in the gate socket's directory, which containers mount; choose another directory`,
+      `admin_socket_path ${socketPath} shares a directory tree with the gate socket ${options.gateSocketPath}, which containers mount; put the admin socket in a directory outside it`,
     );
   }
   return await startGateServer({

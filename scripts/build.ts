@@ -30,8 +30,8 @@ export interface RoleBuild {
   /** True when scopes need the launch-time resolver (they depend on config). */
   readonly resolve: boolean;
   /**
-   * Shell lines the bundled launcher runs before expanding `${VAR}` scopes
-   * (to normalise a variable); compiled builds bake the defaults instead.
+   * Shell lines the bundled launcher runs first (normalise a variable before
+   * `${VAR}` scopes expand, raise a limit); compiled builds have no launcher.
    */
   readonly prelude?: readonly string[];
   readonly grants: readonly Grant[];
@@ -240,11 +240,11 @@ export function launcherScript(role: Role, denoPath: string): string {
     "lib=${self%/*}/../lib",
     `deno=\${GCP_GATE_DENO:-${shQuote(denoPath)}}`,
     `[ -x "$deno" ] || deno=$(command -v deno) || { echo "${role}: deno not found; install it with: npm i -g deno@2.9.6" >&2; exit 1; }`,
+    ...(b.prelude ?? []),
   ];
   if (!b.resolve) {
     // Scopes here may use ${VAR:-default}: double quotes let the shell expand them.
     const flags = templates.map((t) => `"${t}"`).join(" ");
-    head.push(...(b.prelude ?? []));
     return [...head, `exec "$deno" run ${RUN_FLAGS.join(" ")} ${flags} "$lib/${role}.js" "$@"`, ""]
       .join("\n");
   }

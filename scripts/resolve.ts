@@ -18,6 +18,7 @@ import {
   type Role,
 } from "../shared/config.ts";
 import { readEnv, readTextFileIfExists, reportError } from "../shared/cli.ts";
+import { GateError } from "../shared/errors.ts";
 import { GATE_CLI } from "../gate/cli.ts";
 import { credentialSourceScopes } from "../gate/adc_sources.ts";
 import { serviceDir } from "../gate/install_service.ts";
@@ -106,12 +107,14 @@ export function expandTemplate(
     const vals = values[m[1]!];
     if (vals === undefined) throw new Error(`unknown placeholder {${m[1]}} in permission template`);
     for (const v of vals) {
-      // A comma would split one scope into two grants: refuse it.
-      if (v.includes(",")) {
-        throw new Error(
+      // A comma would split one scope into two grants, and a line break would
+      // make the launcher read a second flag (say --allow-all): refuse both.
+      if (/[\p{Cc},]/u.test(v)) {
+        throw new GateError(
+          "config",
           `path or host ${
             JSON.stringify(v)
-          } contains a comma, which Deno permission flags cannot express`,
+          } contains a comma or a control character, which permission flags cannot carry safely; rename it`,
         );
       }
       scopes.push(scope.replace(m[0], v));

@@ -467,6 +467,9 @@ function validate(
     case "path": {
       // Paths are resolved here, once: Deno permission scopes are literal, so
       // `~` must never reach them unexpanded.
+      // Control characters have no business in a path, and a line break
+      // could smuggle an extra flag into a launcher.
+      if (/\p{Cc}/u.test(value)) bad();
       let p = value.startsWith("~/") ? `${home(env)}${value.slice(1)}` : value;
       if (!p.startsWith("/")) {
         if (where.startsWith("config file")) bad();

@@ -131,6 +131,12 @@ Deno.test("loadInvocation() refuses bad values with the key, the source and the 
   );
   const email = loadError(GATE, ["--service-account", "not-an-email"]);
   assert.match(email.message, /"service_account" must be a service account email/);
+  // A line break in a path could add a flag line to a launcher.
+  const newline = loadError(GATE, [], { GCP_GATE_AUDIT_LOG: "/tmp/x\n--allow-all/a.log" });
+  assert.match(
+    newline.message,
+    /environment GCP_GATE_AUDIT_LOG: "audit_log" must be an absolute path/,
+  );
   const list = loadError(GATE, ["--approval-methods", "dialog,carrier-pigeon"]);
   assert.match(list.message, /comma-separated list of dialog, terminal, queue/);
 });

@@ -56,14 +56,17 @@ export function redactValue(value: unknown, depth = 0): unknown {
 
 // C0/C1 controls and the Unicode bidi overrides/isolates: stripped from
 // anything a peer sends that a human or a terminal will later read.
-const UNSAFE_CHARS =
-  // deno-lint-ignore no-control-regex
-  /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+// Every control (Cc) and format (Cf: bidi marks and overrides, zero-width
+// characters, BOM) character, and the line and paragraph separators, which
+// dialogs render as real line breaks (a forged "Project:" line).
+const UNSAFE_CHARS = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/gu;
 
-/** Strips control and bidi characters (keeps \t and \n only when `multiline`). */
+/** Strips control, format and line-separator characters (keeps \t and \n only when `multiline`). */
 export function stripUnsafeChars(text: string, multiline = false): string {
-  const out = text.replace(UNSAFE_CHARS, "");
-  return multiline ? out : out.replace(/[\t\n]/g, " ");
+  return text.replace(
+    UNSAFE_CHARS,
+    (c) => c === "\t" || c === "\n" ? (multiline ? c : " ") : "",
+  );
 }
 
 /** Makes a peer-supplied message safe to show: redacted, one line, capped. */

@@ -50,3 +50,11 @@ Deno.test("sanitizeMessage() makes one capped, redacted line", () => {
   assert.ok(!out.includes(ACCESS));
   assert.ok(out.endsWith("…"));
 });
+
+Deno.test("stripUnsafeChars() removes line/paragraph separators, zero-width and format characters", () => {
+  // U+2028/2029 render as line breaks in dialogs; a forged "Project:" line must not appear.
+  const forged = "fix\u2028\u2028Project: dev-sandbox\u2029Scopes: read-only";
+  assert.equal(stripUnsafeChars(forged), "fixProject: dev-sandboxScopes: read-only");
+  assert.equal(stripUnsafeChars("a\u200bb\u200dc\u2060d\ufeffe\u061cf\u00adg"), "abcdefg");
+  assert.equal(stripUnsafeChars("tab\there\r\n", true), "tab\there\n");
+});
