@@ -189,12 +189,34 @@ export function createProdService(deps: ProdDeps): ProdService {
         notes: req.notes,
       }, signal);
       const decision = await approve(ask, "/session", signal);
-      const s = deps.sessions.create({
-        email: ask.email,
-        project: req.project,
-        scopes: req.scopes,
-        command: req.command,
-      }, req.ttlSeconds);
+      let s: Session;
+      try {
+        s = deps.sessions.create({
+          email: ask.email,
+          project: req.project,
+          scopes: req.scopes,
+          command: req.command,
+        }, req.ttlSeconds);
+      } catch (err) {
+        // Approved, yet refused (too many open sessions): the audit must say
+        // so, or the log shows a human's approval that led nowhere.
+        deps.audit.record({
+          endpoint: "/session",
+          level: "prod",
+          result: isGateError(err, "rate_limited") ? "rate_limited" : "error",
+          email: ask.email,
+          scopes: req.scopes,
+          ttl_seconds: req.ttlSeconds,
+          project: req.project,
+          command: req.command,
+          reason: req.reason,
+          approval_id: ask.id,
+          approval: `${decision.method}: ${sanitizeMessage(decision.detail, 200)}`,
+          error: errorText(err),
+          code: err instanceof GateError ? err.code : "internal",
+        });
+        throw err;
+      }
       deps.audit.record({
         endpoint: "/session",
         level: "prod",

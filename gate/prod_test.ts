@@ -48,7 +48,7 @@ function api(minted: { sa: string; lifetime: number }[]): GoogleApi {
 
 let now = 1_000_000;
 
-function setup(approver: Approver, prodSa: string | null = PROD_SA) {
+function setup(approver: Approver, prodSa: string | null = PROD_SA, maxSessions?: number) {
   const minted: { sa: string; lifetime: number }[] = [];
   const audit = recordingAudit();
   const asked: ApprovalRequest[] = [];
@@ -62,7 +62,7 @@ function setup(approver: Approver, prodSa: string | null = PROD_SA) {
     api: api(minted),
     source: () => Promise.resolve({ token: "engineer-adc", expiresAt: now + 3600_000 }),
     identity,
-    sessions: createSessionStore({ now: () => now }),
+    sessions: createSessionStore({ now: () => now, ...(maxSessions ? { maxSessions } : {}) }),
     audit,
     prodServiceAccount: prodSa ?? undefined,
     now: () => now,
@@ -165,6 +165,20 @@ Deno.test("denials, rate limits and approver failures are audited and refused", 
   await assert.rejects(broken.prod.openSession(REQ, signal), /no method/);
   assert.equal(broken.audit.entries[0]?.result, "error");
   assert.equal(broken.audit.entries[0]?.code, "approval_unavailable");
+});
+
+Deno.test("an approved session refused for too many open sessions is audited as rate_limited", async () => {
+  const { prod, audit } = setup(APPROVE, PROD_SA, 1);
+  await prod.openSession(REQ, signal);
+  await assert.rejects(
+    prod.openSession(REQ, signal),
+    (e) => e instanceof GateError && e.code === "rate_limited" && e.status === 429,
+  );
+  const last = audit.entries.at(-1)!;
+  assert.equal(last.result, "rate_limited");
+  assert.equal(last.code, "rate_limited");
+  assert.equal(last.approval, "queue: approved via queue");
+  assert.equal(audit.entries.length, 2);
 });
 
 Deno.test("a session refuses scopes it was not approved for", async () => {

@@ -120,22 +120,32 @@ Deno.test("with-prod: an unknown command exits 127 without asking for approval",
   assert.equal(readAudit(stack).filter((l) => l.endpoint === "/session").length, 0);
 });
 
-Deno.test("with-prod: Ctrl-C while waiting for approval cancels and exits 130", async () => {
+Deno.test("with-prod: a hint after 10 s of waiting; Ctrl-C then cancels, exits 130, drops the entry", async () => {
   await using stack = await startStack({ gateToml: QUEUE_PROD_TOML, proxy: false });
+  const began = Date.now();
   await using p = await start("with-prod", ["--", "true"], { env: wrapEnv(stack) });
-  // Wait until the request is queued at the gate, then interrupt.
-  const deadline = Date.now() + 15_000;
-  for (;;) {
-    const pending = await run("gcp-gate", ["pending", "--config", stack.configPath], {
+  const pending = async (): Promise<string> =>
+    (await run("gcp-gate", ["pending", "--config", stack.configPath], {
       env: baseEnv(stack.home),
-    });
-    if (/\(waiting/.test(pending.stdout)) break;
+    })).stdout;
+  // Wait until the request is queued at the gate.
+  const deadline = Date.now() + 15_000;
+  while (!/\(waiting/.test(await pending())) {
     if (Date.now() > deadline) throw new Error(`never queued:\n${p.output()}\n${stack.logs()}`);
     await new Promise((r) => setTimeout(r, 150));
   }
+  assert.doesNotMatch(p.output(), /approve on the host/, "hint before 10 s");
+  await p.waitFor(/approve on the host: dialog, terminal, or `gcp-gate approve <id>`/, 20_000);
+  assert.ok(Date.now() - began >= 9_500, "the hint came before 10 s of waiting");
   p.kill("SIGINT");
   assert.equal((await p.status).code, 130, p.output());
   assert.equal(readAudit(stack).filter((l) => l.result === "granted").length, 0);
+  // The gate saw the client go: nothing is left for a human to approve by mistake.
+  const gone = Date.now() + 5000;
+  while (/\(waiting/.test(await pending()) && Date.now() < gone) {
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.doesNotMatch(await pending(), /\(waiting/, "the queue entry outlived its client");
 });
 
 Deno.test("with-prod: SIGTERM is forwarded (143), a trapping child decides its code", async () => {
@@ -173,6 +183,46 @@ Deno.test("with-prod: SIGTERM is forwarded (143), a trapping child decides its c
   }
   await assertAllRevoked(stack, 3);
 });
+
+Deno.test("with-prod: a second signal SIGKILLs the command and the children it started", async () => {
+  await using stack = await startStack({ gateToml: QUEUE_PROD_TOML, proxy: false });
+  // Both ignore SIGTERM (an ignored signal stays ignored in children): only SIGKILL ends them.
+  await using p = await startApproved(stack, [
+    "--",
+    "sh",
+    "-c",
+    // The grandchild leaves our pipes so that only the kill, not its own end, can stop it.
+    'trap "" TERM; sleep 300 </dev/null >/dev/null 2>&1 & echo "dir=$CLOUDSDK_CONFIG grandchild=$!"; wait',
+  ]);
+  const [, dir, pid] = await p.waitFor(/dir=(\S+) grandchild=(\d+)/);
+  const grandchild = Number(pid);
+  try {
+    p.kill("SIGTERM");
+    await new Promise((r) => setTimeout(r, 300));
+    p.kill("SIGTERM");
+    assert.equal(await finish(p, stack), 137, p.output());
+    const deadline = Date.now() + 3000;
+    while (alive(grandchild) && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.ok(!alive(grandchild), "the command's child outlived with-prod");
+    assert.throws(() => Deno.statSync(dir!), Deno.errors.NotFound, "config dir removed");
+    await assertAllRevoked(stack, 1);
+  } finally {
+    try {
+      Deno.kill(grandchild, "SIGKILL");
+    } catch { /* gone, as it should be */ }
+  }
+});
+
+function alive(pid: number): boolean {
+  try {
+    // A zombie has exited; only its (new) parent has not collected it yet.
+    return !Deno.readTextFileSync(`/proc/${pid}/status`).includes("State:\tZ");
+  } catch {
+    return false;
+  }
+}
 
 Deno.test("with-prod: the child's environment is scrubbed and points at the private config", async () => {
   await using stack = await startStack({ gateToml: QUEUE_PROD_TOML, proxy: false });

@@ -8,7 +8,11 @@
  * process group; forwarding it too would deliver it twice (a REPL would see
  * two interrupts). Such a SIGINT is neither forwarded nor a reason to kill:
  * the command decides what Ctrl-C means.
+ *
+ * The SIGKILL goes to the command's whole process tree (see kill_tree.ts):
+ * children it started must not outlive with-prod.
  */
+import { killTree } from "./kill_tree.ts";
 
 /** The child as the supervisor sees it. */
 export interface SupervisedChild {
@@ -23,6 +27,8 @@ export interface SuperviseDeps {
   removeSignalListener(signal: Deno.Signal, handler: () => void): void;
   /** Runs `fn` after `ms`; returns a function that cancels it. */
   schedule(fn: () => void, ms: number): () => void;
+  /** SIGKILLs `pid` and every process below it. */
+  killTree(pid: number): void;
 }
 
 /** Options for {@linkcode supervise}. */
@@ -64,6 +70,7 @@ export const REAL_SIGNALS: SuperviseDeps = {
     const id = setTimeout(fn, ms);
     return () => clearTimeout(id);
   },
+  killTree: (pid) => void killTree(pid),
 };
 
 /** Waits for `child`, relaying signals; resolves with its exit code. */
@@ -81,17 +88,23 @@ export async function supervise(
       child.kill(signal);
     } catch { /* it has just exited */ }
   };
+  const kill = (): void => {
+    if (exited) return;
+    // The tree first, while the command still holds its children together.
+    deps.killTree(child.pid);
+    send("SIGKILL");
+  };
   const handlers = new Map<Deno.Signal, () => void>();
   for (const signal of FORWARDED_SIGNALS) {
     const handler = (): void => {
       if (signal === "SIGINT" && options.stdinIsTerminal) return;
       received++;
       if (received > 1) {
-        send("SIGKILL");
+        kill();
         return;
       }
       send(signal);
-      cancelKill = deps.schedule(() => send("SIGKILL"), options.killAfterMs ?? 5000);
+      cancelKill = deps.schedule(kill, options.killAfterMs ?? 5000);
     };
     handlers.set(signal, handler);
     deps.addSignalListener(signal, handler);

@@ -11,6 +11,8 @@ interface Harness {
   deps: SuperviseDeps;
   child: SupervisedChild;
   sent: Deno.Signal[];
+  /** Roots passed to killTree. */
+  trees: number[];
   raise(signal: Deno.Signal): void;
   fireTimers(): void;
   exit(status: Deno.CommandStatus): void;
@@ -22,6 +24,7 @@ function harness(): Harness {
   const timers = new Map<number, () => void>();
   let nextTimer = 1;
   const sent: Deno.Signal[] = [];
+  const trees: number[] = [];
   const status = Promise.withResolvers<Deno.CommandStatus>();
   return {
     deps: {
@@ -36,9 +39,11 @@ function harness(): Harness {
         timers.set(id, fn);
         return () => timers.delete(id);
       },
+      killTree: (pid) => trees.push(pid),
     },
     child: { pid: 4242, kill: (s) => sent.push(s), status: status.promise },
     sent,
+    trees,
     raise: (s) => listeners.get(s)?.forEach((h) => h()),
     fireTimers: () => {
       for (const [id, fn] of [...timers]) {
@@ -61,12 +66,14 @@ Deno.test("supervise() forwards SIGTERM once and returns the child's code", asyn
   assert.equal(h.listeners(), 0, "listeners are removed");
 });
 
-Deno.test("supervise() sends SIGKILL on a second signal", async () => {
+Deno.test("supervise() sends SIGKILL to the whole tree on a second signal", async () => {
   const h = harness();
   const done = supervise(h.child, { stdinIsTerminal: false }, h.deps);
   h.raise("SIGHUP");
+  assert.deepEqual(h.trees, [], "one signal is only forwarded");
   h.raise("SIGTERM");
   assert.deepEqual(h.sent, ["SIGHUP", "SIGKILL"]);
+  assert.deepEqual(h.trees, [4242], "the command's children go too");
   h.exit({ success: false, code: 137, signal: "SIGKILL" });
   assert.equal(await done, 137);
 });
@@ -77,6 +84,7 @@ Deno.test("supervise() sends SIGKILL when the grace period after a signal ends",
   h.raise("SIGQUIT");
   h.fireTimers();
   assert.deepEqual(h.sent, ["SIGQUIT", "SIGKILL"]);
+  assert.deepEqual(h.trees, [4242]);
   h.exit({ success: false, code: 137, signal: "SIGKILL" });
   assert.equal(await done, 137);
 });
@@ -88,6 +96,7 @@ Deno.test("supervise() does not relay Ctrl-C from a terminal (the process group 
   h.raise("SIGINT");
   h.fireTimers();
   assert.deepEqual(h.sent, []);
+  assert.deepEqual(h.trees, []);
   h.exit({ success: true, code: 0, signal: null });
   assert.equal(await done, 0);
 });
