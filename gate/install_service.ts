@@ -213,7 +213,13 @@ function realDeps(): InstallServiceDeps {
       Deno.mkdirSync(dir, { recursive: true, mode: 0o700 });
       // Write beside and rename: systemd never reads half a unit.
       const tmp = `${path}.${Deno.pid}.tmp`;
-      Deno.writeTextFileSync(tmp, text, { mode });
+      // Remove whatever sits at the temp name (a crashed run's leftover, or a
+      // planted symlink: remove does not follow it), then create it afresh
+      // with createNew so we never write through a link.
+      try {
+        Deno.removeSync(tmp);
+      } catch { /* nothing there */ }
+      Deno.writeTextFileSync(tmp, text, { mode, createNew: true });
       Deno.chmodSync(tmp, mode);
       Deno.renameSync(tmp, path);
     },

@@ -73,9 +73,18 @@ export async function startGateServer(options: GateServerOptions): Promise<GateS
     return res.finally(() => inflight--);
   });
   await ready;
-  // The directory is 0700, so the window before this chmod exposes nothing.
+  // The directory is 0700, so the window before this chmod exposes nothing to
+  // other users. But a container that mounts the directory can write in it:
+  // chmod follows symlinks, so make sure the path is still our socket first.
+  const bound = Deno.lstatSync(socketPath);
+  if (!bound.isSocket) {
+    throw new GateError(
+      "unsafe_path",
+      `${socketPath} was replaced while binding; refusing to continue`,
+    );
+  }
   Deno.chmodSync(socketPath, 0o600);
-  const ino = Deno.lstatSync(socketPath).ino;
+  const ino = bound.ino;
   log.info(options.readyMessage ?? `ready: listening on ${socketPath}`);
 
   let stopping: Promise<void> | undefined;

@@ -1,8 +1,10 @@
 /**
  * Prod sessions, in memory only: one approval opens a session of bounded life
  * whose id lets the caller refresh prod tokens without asking the human again.
- * The id is 256 random bits; lookups compare it in constant time so response
- * timing says nothing about how much of a guess was right.
+ * The id is 256 random bits. Lookups find candidates by an 8-character prefix
+ * (a Map lookup, which is not constant-time: timing may reveal whether a
+ * guessed prefix exists, at most 48 of the 256 bits) and then compare the
+ * full id in constant time, so the remaining 208 bits leak nothing.
  */
 import { GateError } from "../shared/errors.ts";
 import { constantTimeEqual } from "../shared/http.ts";
@@ -67,7 +69,7 @@ export function createSessionStore(options: SessionStoreOptions = {}): SessionSt
   const max = options.maxSessions ?? 64;
   const random = options.randomBytes ??
     ((n: number) => crypto.getRandomValues(new Uint8Array(n)));
-  // Indexed by prefix, then compared in full in constant time.
+  // Indexed by prefix (not constant-time, see above), then compared in full in constant time.
   const byPrefix = new Map<string, Session[]>();
   let count = 0;
 
