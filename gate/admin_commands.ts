@@ -9,7 +9,12 @@ import { GateError } from "../shared/errors.ts";
 import type { Logger } from "../shared/log.ts";
 import { type AdminClient, createAdminClient } from "./admin_client.ts";
 import type { PendingView } from "./admin_routes.ts";
-import { describeRequest } from "./approval/format.ts";
+import {
+  COMMAND_LINES_SHOWN,
+  describeRequest,
+  LINE_CHARS_SHOWN,
+  requestSummary,
+} from "./approval/format.ts";
 import type { ApprovalRequest } from "./approval/types.ts";
 
 /** Dependencies of the admin subcommands (real ones by default). */
@@ -57,13 +62,21 @@ function toRequest(p: PendingView): ApprovalRequest {
     reason: p.reason ?? undefined,
     command: p.command ?? undefined,
     notes: p.notes,
+    // An older gate's listing has neither field: no code, and (safest
+    // reading) the engineer's own credentials.
+    code: p.code ?? undefined,
+    serviceAccount: p.service_account ?? undefined,
   };
 }
 
 function describe(p: PendingView): string {
   return [
     `${p.id}  (waiting ${p.age_seconds} s, expires in ${p.expires_in} s)`,
-    ...describeRequest(toRequest(p)).map((l) => `  ${l}`),
+    // Capped like the dialog: a long command must not scroll the facts away.
+    ...describeRequest(toRequest(p), {
+      maxCommandLines: COMMAND_LINES_SHOWN,
+      maxLineChars: LINE_CHARS_SHOWN,
+    }).map((l) => `  ${l}`),
   ].join("\n");
 }
 
@@ -125,7 +138,8 @@ export async function approveCommand(
     const p = await findPending(client, id);
     deps.out(describe(p));
     if (inv.extras.yes !== true) {
-      deps.err(`type "yes" to approve prod request ${id} (anything else cancels):`);
+      // The question repeats the facts (and the code) right above the answer.
+      deps.err(`type "yes" to approve ${requestSummary(toRequest(p))} (anything else cancels):`);
       const answer = await deps.readLine();
       if (answer?.trim().toLowerCase() !== "yes") {
         deps.err(`not approved: you did not type "yes"; request ${id} is still waiting`);

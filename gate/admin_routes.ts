@@ -22,6 +22,10 @@ export interface PendingView {
   reason: string | null;
   command: string[] | null;
   notes: string[];
+  /** with-prod's confirmation code; null when the request did not come from with-prod. */
+  code: string | null;
+  /** The account an approval grants (`prod_service_account`); null: the engineer's own credentials. */
+  service_account: string | null;
   age_seconds: number;
   expires_in: number;
 }
@@ -61,6 +65,8 @@ export function createAdminHandler(deps: AdminHandlerDeps): (req: Request) => Pr
         reason: r.reason ?? null,
         command: r.command ? [...r.command] : null,
         notes: [...r.notes],
+        code: r.code ?? null,
+        service_account: r.serviceAccount ?? null,
         age_seconds: Math.floor((t - createdAt) / 1000),
         expires_in: Math.max(0, Math.ceil((expiresAt - t) / 1000)),
       })),

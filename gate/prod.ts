@@ -129,11 +129,11 @@ export function createProdService(deps: ProdDeps): ProdService {
 
   async function approvalRequest(
     kind: "session" | "token",
-    parts: Omit<ApprovalRequest, "id" | "email" | "kind">,
+    parts: Omit<ApprovalRequest, "id" | "email" | "kind" | "serviceAccount">,
     signal: AbortSignal,
   ): Promise<ApprovalRequest> {
     const email = await deps.identity.email(signal);
-    return { id: approvalId(), email, kind, ...parts };
+    return { id: approvalId(), email, kind, serviceAccount: deps.prodServiceAccount, ...parts };
   }
 
   /** Mints (or reuses) a prod token for `key`, dying no later than `notAfter`. */
@@ -187,6 +187,7 @@ export function createProdService(deps: ProdDeps): ProdService {
         reason: req.reason,
         command: req.command,
         notes: req.notes,
+        code: req.code,
       }, signal);
       const decision = await approve(ask, "/session", signal);
       let s: Session;

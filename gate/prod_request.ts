@@ -5,7 +5,7 @@
  */
 import { redactArgv } from "../shared/argv_redact.ts";
 import { GateError } from "../shared/errors.ts";
-import { DEFAULT_SCOPES, LIMITS } from "../shared/protocol.ts";
+import { APPROVAL_CODE_PATTERN, DEFAULT_SCOPES, LIMITS } from "../shared/protocol.ts";
 import { stripUnsafeChars } from "../shared/redact.ts";
 import { validateProject, validateScopes } from "./params.ts";
 
@@ -18,9 +18,11 @@ export interface ParsedProdRequest {
   readonly project: string | undefined;
   readonly scopes: readonly string[];
   readonly ttlSeconds: number;
+  /** with-prod's confirmation code (format checked; the human compares it). */
+  readonly code: string | undefined;
 }
 
-const FIELDS = ["command", "reason", "project", "scopes", "ttl_seconds"];
+const FIELDS = ["command", "reason", "project", "scopes", "ttl_seconds", "code"];
 
 /** Limits for {@linkcode parseProdRequest}. */
 export interface ProdRequestLimits {
@@ -96,5 +98,17 @@ export function parseProdRequest(
     }
     ttlSeconds = Math.min(t, limits.maxTtlSeconds);
   }
-  return { command, notes, reason, project, scopes, ttlSeconds };
+  let code: string | undefined;
+  if (body.code !== undefined) {
+    // Format only: the gate cannot know which code with-prod printed; the
+    // human does. A strict format keeps the dialog line unambiguous.
+    if (typeof body.code !== "string" || !APPROVAL_CODE_PATTERN.test(body.code)) {
+      throw new GateError(
+        "bad_request",
+        "code must be an approval code like K7P-QX2 (3 + 3 characters of with-prod's alphabet)",
+      );
+    }
+    code = body.code;
+  }
+  return { command, notes, reason, project, scopes, ttlSeconds, code };
 }

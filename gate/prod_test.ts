@@ -81,6 +81,7 @@ const REQ: ParsedProdRequest = {
   project: "p",
   scopes: ["https://www.googleapis.com/auth/cloud-platform"],
   ttlSeconds: 600,
+  code: "K7P-QX2",
 };
 const signal = new AbortController().signal;
 
@@ -99,6 +100,8 @@ Deno.test("an approved session shows the human everything and audits the grant",
     reason: "ship it",
     command: ["deploy", "--x"],
     notes: [],
+    code: "K7P-QX2",
+    serviceAccount: PROD_SA,
   });
   const e = audit.entries[0]!;
   assert.equal(e.result, "granted");
@@ -135,6 +138,18 @@ Deno.test("without prod_service_account a session hands out the engineer's own t
   );
   assert.equal(t.token, "engineer-adc");
   assert.equal(minted.length, 0);
+});
+
+Deno.test("without prod_service_account the approver is told it grants the engineer's own credentials", async () => {
+  const { prod, asked } = setup(APPROVE, null);
+  await prod.openSession(REQ, signal);
+  await prod.oneOffToken({ scopes: REQ.scopes, ttlSeconds: 600 }, signal);
+  assert.equal(asked.length, 2);
+  for (const a of asked) assert.equal(a.serviceAccount, undefined);
+  const { prod: limited, asked: asked2 } = setup(APPROVE);
+  await limited.oneOffToken({ scopes: REQ.scopes, ttlSeconds: 600 }, signal);
+  assert.equal(asked2[0]?.serviceAccount, PROD_SA);
+  assert.equal(asked2[0]?.code, undefined, "a one-off token has no with-prod code");
 });
 
 Deno.test("denials, rate limits and approver failures are audited and refused", async () => {

@@ -2,8 +2,8 @@
  * Rate limits on prod approval requests. A human's attention is the scarce
  * resource here: an agent in a container must not be able to flood the
  * screen with dialogs until someone clicks Allow out of fatigue. Three rules:
- * one pending approval at a time, a cooldown after a denial, and at most N
- * admitted requests per sliding minute. Refusals are GateError `rate_limited`
+ * one pending approval at a time, a cooldown after a denial or a withdrawn
+ * request, and at most N admitted requests per sliding minute. Refusals are GateError `rate_limited`
  * (429) carrying when to retry.
  */
 import { GateError } from "../shared/errors.ts";
@@ -18,7 +18,11 @@ export interface ApprovalRateLimiterOptions {
   now?: () => number;
 }
 
-/** How an admitted request ended. Only a human (or timeout) denial starts the cooldown. */
+/**
+ * How an admitted request ended. A denial and a cancel (the client went away
+ * before a decision) both start the cooldown: without it, an agent could ask
+ * and withdraw over and over, flashing a dialog every few seconds.
+ */
 export type ApprovalOutcome = "approved" | "denied" | "cancelled";
 
 /** One admitted request; release it exactly once. */
@@ -48,6 +52,7 @@ export function createApprovalRateLimiter(
   const now = options.now ?? Date.now;
   let pending: { id: string; since: number; deadline: number | undefined } | undefined;
   let cooldownUntil = 0;
+  let cooldownAfter: "denied" | "cancelled" = "denied";
   const admitted: number[] = [];
 
   return {
@@ -57,11 +62,13 @@ export function createApprovalRateLimiter(
         const retry = pending.deadline !== undefined
           ? seconds(pending.deadline - t)
           : DEFAULT_RETRY_SECONDS;
+        // Another process may have sent a look-alike of this caller's request
+        // first: say so, so the human denies the one they did not make.
         throw new GateError(
           "rate_limited",
           `an approval is already pending (request ${pending.id}, asked ${
             Math.floor((t - pending.since) / 1000)
-          } s ago); answer it on the host, or retry in ${retry} s`,
+          } s ago); if you did not make it, deny it on the host (gcp-gate deny ${pending.id}, or Deny in the dialog) — otherwise answer it, or retry in ${retry} s`,
           { retryAfterSeconds: retry },
         );
       }
@@ -69,7 +76,9 @@ export function createApprovalRateLimiter(
         const retry = seconds(cooldownUntil - t);
         throw new GateError(
           "rate_limited",
-          `the last prod request was denied; new requests are refused for ${options.cooldownSeconds} s after a denial — retry in ${retry} s`,
+          cooldownAfter === "denied"
+            ? `the last prod request was denied; new requests are refused for ${options.cooldownSeconds} s after a denial — retry in ${retry} s`
+            : `the last prod request was withdrawn before a decision; new requests are refused for ${options.cooldownSeconds} s after that — retry in ${retry} s`,
           { retryAfterSeconds: retry },
         );
       }
@@ -94,7 +103,10 @@ export function createApprovalRateLimiter(
           if (released) return;
           released = true;
           if (pending === mine) pending = undefined;
-          if (outcome === "denied") cooldownUntil = now() + options.cooldownSeconds * 1000;
+          if (outcome !== "approved") {
+            cooldownUntil = now() + options.cooldownSeconds * 1000;
+            cooldownAfter = outcome;
+          }
         },
       };
     },

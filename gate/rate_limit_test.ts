@@ -31,10 +31,9 @@ Deno.test("rate limiter admits one pending approval at a time", () => {
   rl.acquire("ccc").release("approved");
 });
 
-Deno.test("rate limiter refuses during the cooldown after a denial, not after a cancel", () => {
+Deno.test("rate limiter refuses during the cooldown after a denial", () => {
   const c = clock();
   const rl = createApprovalRateLimiter({ cooldownSeconds: 5, maxPerMinute: 10, now: c.now });
-  rl.acquire("a").release("cancelled");
   rl.acquire("b").release("denied");
   c.advance(1500);
   const r = refusal(() => rl.acquire("c"));
@@ -42,6 +41,26 @@ Deno.test("rate limiter refuses during the cooldown after a denial, not after a 
   assert.equal(r.retry, 4);
   c.advance(3500);
   rl.acquire("d").release("approved");
+});
+
+Deno.test("rate limiter refuses during the cooldown after a cancel too (no dialog flashing)", () => {
+  const c = clock();
+  const rl = createApprovalRateLimiter({ cooldownSeconds: 5, maxPerMinute: 10, now: c.now });
+  rl.acquire("a").release("cancelled");
+  c.advance(1000);
+  const r = refusal(() => rl.acquire("b"));
+  assert.match(r.message, /withdrawn before a decision.*retry in 4 s/);
+  c.advance(4000);
+  rl.acquire("c").release("approved");
+  // No cooldown after an approval.
+  rl.acquire("d").release("approved");
+});
+
+Deno.test("rate limiter: 'already pending' tells the caller to deny a request it did not make", () => {
+  const rl = createApprovalRateLimiter({ cooldownSeconds: 5, maxPerMinute: 10 });
+  rl.acquire("aaaa1111");
+  const r = refusal(() => rl.acquire("bbbb2222"));
+  assert.match(r.message, /if you did not make it, deny it on the host \(gcp-gate deny aaaa1111/);
 });
 
 Deno.test("rate limiter caps admitted requests per sliding minute", () => {

@@ -64,7 +64,22 @@ export interface ProdRequest {
   scopes?: string[];
   /** Seconds the session should live (capped by the gate). */
   ttl_seconds?: number;
+  /**
+   * Confirmation code with-prod printed on the requester's terminal
+   * (`K7P-QX2`, {@linkcode APPROVAL_CODE_PATTERN}); every approval method shows
+   * it so the human can tell their request from one another process sent.
+   */
+  code?: string;
 }
+
+/**
+ * Letters and digits a human cannot confuse when comparing two screens
+ * (no 0/O, 1/I/L, 5/S, Z (2), 8/B): 26 characters, 26^6 ≈ 3e8 codes.
+ */
+export const APPROVAL_CODE_ALPHABET = "ACDEFGHJKMNPQRTUVWXY234679";
+/** An approval code: 6 characters of the alphabet, shown as `ABC-DEF`. */
+export const APPROVAL_CODE_PATTERN: RegExp =
+  /^[ACDEFGHJKMNPQRTUVWXY234679]{3}-[ACDEFGHJKMNPQRTUVWXY234679]{3}$/;
 
 export interface SessionResponse {
   session_id: string;

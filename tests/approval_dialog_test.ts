@@ -147,6 +147,7 @@ Deno.test({
         reason: "restore yesterday's backup (INC-7)",
         scopes: ["https://www.googleapis.com/auth/cloud-platform"],
         ttl_seconds: 1800,
+        code: "K7P-QX2",
       }).then((r): SessionResponse | Error => r, (e: Error) => e);
       const dialog = await findDialog(xvfb.display);
       await screenshot(xvfb.display, dialog.window, ARTIFACT);
@@ -164,8 +165,15 @@ Deno.test({
           /advisory/,
           /1\s+gcloud\n\s+2\s+sql\n\s+3\s+connect\n\s+4\s+prod-db\n\s+5\s+--password=\[REDACTED\]\n\s+6\s+DB_TOKEN=\[REDACTED\]\n\s+7\s+--evil/,
           /Deny is the default/,
+          // The code with-prod printed, prominently (H3).
+          /^Code:\s+K7P-QX2 — must match what with-prod printed$/m,
+          // No prod_service_account here: the dialog says what is really granted (H2).
+          /^Grants:\s+YOUR OWN credentials \(\S+@\S+\) — all your permissions, ~1 h, not revocable early; set prod_service_account/m,
         ]
       ) assert.match(t, want);
+      const title = Deno.readTextFileSync(`/proc/${dialog.pid}/cmdline`).split("\0")
+        .find((a) => a.startsWith("--title=")) ?? "";
+      assert.match(title, /code K7P-QX2/);
       assert.ok(!t.includes(SECRET) && !t.includes("abc123secret"), `dialog shows a secret:\n${t}`);
       assert.ok(!t.includes("\u202e"), "dialog shows a bidi override");
 
@@ -190,6 +198,8 @@ Deno.test({
     await using stack = await dialogStack(xvfb.display);
     const asked = rawProdToken(stack);
     const dialog = await findDialog(xvfb.display);
+    // Not from with-prod: the dialog says there is no code to compare.
+    assert.match(dialog.text, /^Code:\s+none \(not from with-prod\)$/m);
     await x(xvfb.display, ["windowfocus", "--sync", dialog.window]);
     await x(xvfb.display, ["key", "Return"]);
     const res = await asked;

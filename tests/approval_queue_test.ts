@@ -8,7 +8,15 @@ import assert from "node:assert/strict";
 import { createGateClient } from "../shared/gate_client.ts";
 import { isGateError } from "../shared/errors.ts";
 import { PROTOCOL_HEADER, PROTOCOL_VERSION, type SessionResponse } from "../shared/protocol.ts";
-import { assertNoSecrets, baseEnv, run, type Stack, startStack } from "./_utils.ts";
+import {
+  assertNoSecrets,
+  baseEnv,
+  QUEUE_PROD_TOML,
+  run,
+  type Stack,
+  start,
+  startStack,
+} from "./_utils.ts";
 
 const SECRET = "hunter2-queue-secret";
 
@@ -163,4 +171,31 @@ Deno.test("queue: the gate socket has no admin endpoints and the admin socket no
   assert.equal(unknown.code, 1);
   assert.match(unknown.stderr, /no prod request "deadbeef" is waiting/);
   assert.ok(!unknown.stderr.includes("    at "), "a user error printed a stack trace");
+});
+
+Deno.test("queue: the code with-prod printed is in gcp-gate pending; a request without one says none", async () => {
+  await using stack = await startStack({ proxy: false, gateToml: QUEUE_PROD_TOML });
+  await using wp = await start("with-prod", ["--", "true"], {
+    env: baseEnv(stack.home, { GCP_GATE_CONFIG: stack.configPath }),
+  });
+  const printed = await wp.waitFor(
+    /approval code ([A-Z0-9]{3}-[A-Z0-9]{3}) — approve only a request that shows this code/,
+  );
+  const code = printed[1]!;
+  const { id, listing } = await waitPending(stack);
+  assert.match(listing, new RegExp(`^ +Code: +${code} — must match what with-prod printed$`, "m"));
+  // The approve prompt repeats it right above the answer.
+  const no = await gcpGate(stack, ["approve", id], "no\n");
+  assert.match(
+    no.stderr,
+    new RegExp(`type "yes" to approve project .*code ${code}, request ${id}`),
+  );
+  assert.equal((await gcpGate(stack, ["approve", "--yes", id])).code, 0);
+  assert.equal((await wp.status).code, 0, wp.output());
+
+  const asked = askSession(stack);
+  const other = await waitPending(stack);
+  assert.match(other.listing, /^ +Code: +none \(not from with-prod\)$/m);
+  assert.equal((await gcpGate(stack, ["deny", other.id])).code, 0);
+  await asked;
 });

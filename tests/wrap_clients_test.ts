@@ -79,3 +79,24 @@ Deno.test("with-prod: google-auth-library gets the prod token inside, dev outsid
   const devToken = /token=(\S+)/.exec(outside.stdout)?.[1] ?? "";
   assert.equal(emailOf(stack, devToken), DEV_SA);
 });
+
+Deno.test({
+  name: "with-prod: gcloud auth print-access-token inside with-prod returns the prod token",
+  ignore: !hasCommand("gcloud"),
+  fn: async () => {
+    await using stack = await startStack({ gateToml: QUEUE_PROD_TOML, proxy: false });
+    // After gcloud ran (and cached whatever it caches), look for the token in
+    // every file of the private config directory.
+    const script = [
+      "t=$(gcloud auth print-access-token) || exit 3",
+      'echo "token=$t"',
+      'echo "files: $(find "$CLOUDSDK_CONFIG" -type f | wc -l)"',
+      'if grep -rlF "$t" "$CLOUDSDK_CONFIG"; then echo "token-on-disk: yes"; else echo "token-on-disk: no"; fi',
+    ].join("\n");
+    const out = await insideWithProd(stack, ["sh", "-c", script], GCLOUD_ENV);
+    const token = /^token=(\S+)$/m.exec(out)?.[1] ?? "";
+    assert.equal(emailOf(stack, token), PROD_SA, `inside got ${token.slice(0, 16)}…`);
+    assert.match(out, /^files: [1-9]\d*$/m, "the private config was written");
+    assert.match(out, /^token-on-disk: no$/m, `a file in CLOUDSDK_CONFIG holds the token:\n${out}`);
+  },
+});

@@ -242,8 +242,9 @@ Deno.test("with-prod: the child's environment is scrubbed and points at the priv
   };
   const script = [
     "env",
-    'echo "modes: $(stat -c %a "$CLOUDSDK_CONFIG") $(stat -c %a "$CLOUDSDK_CONFIG/access_token")"',
-    'echo "file: $(sed -n "/^\\[auth\\]/,/^$/p" "$CLOUDSDK_CONFIG/configurations/config_default" | grep access_token_file)"',
+    'echo "modes: $(stat -c %a "$CLOUDSDK_CONFIG")"',
+    'echo "auth lines: $(grep -c -e "^\\[auth\\]" -e access_token "$CLOUDSDK_CONFIG/configurations/config_default")"',
+    'echo "account: $(sed -n "s/^account = //p" "$CLOUDSDK_CONFIG/configurations/config_default")"',
   ].join("; ");
   await using p = await startApproved(stack, [
     "--project",
@@ -283,9 +284,10 @@ Deno.test("with-prod: the child's environment is scrubbed and points at the priv
   assert.ok(env.get("GCP_GATE_WITH_PROD"), "nesting marker");
   assert.equal(env.get("EXTRA"), `${stack.home}/x`);
   assert.equal(env.get("DEF"), "fallback");
-  assert.match(out, /^modes: 700 600$/m);
-  const dir = env.get("CLOUDSDK_CONFIG") ?? "";
-  assert.match(out, new RegExp(`^file: access_token_file = ${dir}/access_token$`, "m"));
+  assert.match(out, /^modes: 700$/m);
+  // No credential in the private config: gcloud asks the PID-restricted proxy.
+  assert.match(out, /^auth lines: 0$/m);
+  assert.equal(/^account: (.*)$/m.exec(out)?.[1], PROD_SA);
   // No token value anywhere in the environment or output.
   assertNoSecrets(out, stack.fake, "child environment");
   await assertAllRevoked(stack, 1);

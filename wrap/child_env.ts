@@ -41,6 +41,10 @@ export const REMOVED_VARIABLES: readonly string[] = Object.freeze([
   "GS_OAUTH2_CLIENT_EMAIL",
   "GS_OAUTH2_PRIVATE_KEY",
   "GS_OAUTH2_PRIVATE_KEY_FILE",
+  // Trusts another CA for gcloud's API calls, i.e. lets whoever holds that CA
+  // read the prod bearer token in transit (CA bundles like SSL_CERT_FILE are
+  // kept: corporate TLS inspection needs them; the README names the risk).
+  "CLOUDSDK_CORE_CUSTOM_CA_CERTS_FILE",
   // Replaced below; removed first so a stale value never survives
   "GCE_METADATA_HOST",
   "GCE_METADATA_IP",
@@ -51,9 +55,22 @@ export const REMOVED_VARIABLES: readonly string[] = Object.freeze([
  * Prefixes removed as a whole: every gcloud `auth/*` property
  * (`CLOUDSDK_AUTH_ACCESS_TOKEN`, `…_ACCESS_TOKEN_FILE`,
  * `…_CREDENTIAL_FILE_OVERRIDE`, `…_IMPERSONATE_SERVICE_ACCOUNT`, …) selects
- * or carries a credential.
+ * or carries a credential; gcloud's `api_endpoint_overrides/*` and
+ * `api_client_overrides/*` send its requests, prod bearer token included, to
+ * any URL they name.
  */
-export const REMOVED_PREFIXES: readonly string[] = Object.freeze(["CLOUDSDK_AUTH_"]);
+export const REMOVED_PREFIXES: readonly string[] = Object.freeze([
+  "CLOUDSDK_AUTH_",
+  "CLOUDSDK_API_ENDPOINT_OVERRIDES_",
+  "CLOUDSDK_API_CLIENT_OVERRIDES_",
+]);
+
+/**
+ * Suffixes removed as a whole: a universe domain (`CLOUDSDK_CORE_UNIVERSE_DOMAIN`,
+ * `GOOGLE_CLOUD_UNIVERSE_DOMAIN`, …) makes clients build every API URL from
+ * it, so the prod token would go to that domain's hosts.
+ */
+export const REMOVED_SUFFIXES: readonly string[] = Object.freeze(["_UNIVERSE_DOMAIN"]);
 
 /** The marker a nested with-prod recognises (no secret in it). */
 export const NESTING_MARKER = "GCP_GATE_WITH_PROD";
@@ -74,7 +91,8 @@ export const MANAGED_VARIABLES: readonly string[] = Object.freeze([
 
 /** True when `name` is removed from the child's environment. */
 export function isRemovedVariable(name: string): boolean {
-  return REMOVED_VARIABLES.includes(name) || REMOVED_PREFIXES.some((p) => name.startsWith(p));
+  return REMOVED_VARIABLES.includes(name) || REMOVED_PREFIXES.some((p) => name.startsWith(p)) ||
+    REMOVED_SUFFIXES.some((s) => name.endsWith(s));
 }
 
 /** What the nesting marker says: where the running session's proxy is. */

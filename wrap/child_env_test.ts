@@ -126,3 +126,23 @@ Deno.test("parseNestingMarker() round-trips and rejects non-loopback proxies", (
   assert.equal(parseNestingMarker("proxy=127.0.0.1:5&config=relative"), undefined);
   assert.equal(parseNestingMarker(undefined), undefined);
 });
+
+Deno.test("buildChildEnv() removes variables that redirect gcloud's API calls (and the token)", () => {
+  const redirecting = [
+    "CLOUDSDK_API_ENDPOINT_OVERRIDES_STORAGE",
+    "CLOUDSDK_API_ENDPOINT_OVERRIDES_COMPUTE",
+    "CLOUDSDK_API_CLIENT_OVERRIDES_STORAGE",
+    "CLOUDSDK_CORE_CUSTOM_CA_CERTS_FILE",
+    "CLOUDSDK_CORE_UNIVERSE_DOMAIN",
+    "GOOGLE_CLOUD_UNIVERSE_DOMAIN",
+  ];
+  const base: Record<string, string> = { SSL_CERT_FILE: "/etc/corp-ca.pem" };
+  for (const k of redirecting) base[k] = "https://evil.example/";
+  const env = buildChildEnv(base, OPTIONS);
+  for (const k of redirecting) {
+    assert.equal(env[k], undefined, `${k} survived`);
+    assert.throws(() => parseExtra(`${k}=x`), GateError, `-e ${k} accepted`);
+  }
+  // CA bundles stay: corporate TLS inspection needs them (the README names the risk).
+  assert.equal(env.SSL_CERT_FILE, "/etc/corp-ca.pem");
+});

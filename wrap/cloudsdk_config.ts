@@ -1,18 +1,51 @@
 /**
- * The wrapped command's private gcloud configuration directory. gcloud reads
- * the prod token from a file named by `auth/access_token_file`, so the token
- * never sits in an environment variable. The directory is 0700 and the token
- * file 0600; a refreshed token replaces the file atomically (write a new file,
- * then rename), so gcloud never reads half a token.
+ * The wrapped command's private gcloud configuration directory: it names the
+ * session's account and project and holds NO credential. With no credential
+ * of its own, gcloud falls back to GCE credentials and reads its token from
+ * the metadata server, which inside with-prod is the PID-restricted temporary
+ * proxy (`GCE_METADATA_ROOT`). A token file here (gcloud's
+ * `auth/access_token_file`) would be readable by every process running as
+ * the same uid, which would defeat that PID restriction, so none is written.
+ * The directory is still private (0700), and gcloud's own habits of writing
+ * tokens into it are switched off: file logging (its logs echo command
+ * output) and the access-token cache (see {@linkcode createInertTokenCache}).
  */
+import { DatabaseSync } from "node:sqlite";
 import { GateError } from "../shared/errors.ts";
+
+/** gcloud's token cache file inside CLOUDSDK_CONFIG and its table (gcloud 4xx–5xx). */
+const TOKEN_CACHE_FILE = "access_tokens.db";
+const TOKEN_CACHE_SCHEMA = `
+CREATE TABLE access_tokens (account_id TEXT PRIMARY KEY, access_token TEXT,
+  token_expiry TIMESTAMP, rapt_token TEXT, id_token TEXT);
+CREATE TRIGGER with_prod_keeps_no_tokens BEFORE INSERT ON access_tokens
+  BEGIN SELECT RAISE(IGNORE); END;
+CREATE TRIGGER with_prod_keeps_no_token_updates BEFORE UPDATE ON access_tokens
+  BEGIN SELECT RAISE(IGNORE); END;
+`;
+
+/**
+ * gcloud stores every access token it gets (GCE ones included) in the sqlite
+ * file `access_tokens.db`, which any same-uid process could read. No property
+ * turns that off, and a read-only or broken file makes gcloud warn or crash,
+ * so with-prod pre-creates the table gcloud expects with triggers that
+ * silently drop every write (`RAISE(IGNORE)`): gcloud's cache stays empty and
+ * gcloud asks the proxy each time.
+ */
+function createInertTokenCache(dir: string): void {
+  const path = `${dir}/${TOKEN_CACHE_FILE}`;
+  const db = new DatabaseSync(path);
+  try {
+    db.exec(TOKEN_CACHE_SCHEMA);
+  } finally {
+    db.close();
+  }
+  Deno.chmodSync(path, 0o600);
+}
 
 /** A private CLOUDSDK_CONFIG directory. */
 export interface PrivateConfig {
   readonly dir: string;
-  readonly tokenFile: string;
-  /** Replaces the token file atomically. */
-  writeToken(token: string): void;
   /** Deletes the directory and everything gcloud wrote into it. */
   remove(): void;
 }
@@ -33,7 +66,7 @@ function iniValue(name: string, value: string): string {
   return value;
 }
 
-/** Creates the directory with its config file (no token yet). */
+/** Creates the directory with its config file (account and project, no credential). */
 export function createPrivateConfig(options: PrivateConfigOptions): PrivateConfig {
   const dir = Deno.makeTempDirSync({
     prefix: "with-prod-",
@@ -41,7 +74,6 @@ export function createPrivateConfig(options: PrivateConfigOptions): PrivateConfi
   });
   try {
     Deno.chmodSync(dir, 0o700);
-    const tokenFile = `${dir}/access_token`;
     Deno.mkdirSync(`${dir}/configurations`, { mode: 0o700 });
     const lines = ["[core]", `account = ${iniValue("account", options.account)}`];
     if (options.project !== undefined) {
@@ -49,9 +81,8 @@ export function createPrivateConfig(options: PrivateConfigOptions): PrivateConfi
     }
     lines.push(
       "disable_usage_reporting = true",
-      "",
-      "[auth]",
-      `access_token_file = ${tokenFile}`,
+      // gcloud's log files record command output, a printed token included.
+      "disable_file_logging = true",
       "",
       "[component_manager]",
       "disable_update_check = true",
@@ -61,17 +92,9 @@ export function createPrivateConfig(options: PrivateConfigOptions): PrivateConfi
       mode: 0o600,
     });
     Deno.writeTextFileSync(`${dir}/active_config`, "default", { mode: 0o600 });
-    let counter = 0;
+    createInertTokenCache(dir);
     return {
       dir,
-      tokenFile,
-      writeToken(token) {
-        const tmp = `${dir}/.access_token.${Deno.pid}.${++counter}.tmp`;
-        Deno.writeTextFileSync(tmp, token, { mode: 0o600, createNew: true });
-        // The mode above is filtered by the umask; make 0600 exact before it is visible.
-        Deno.chmodSync(tmp, 0o600);
-        Deno.renameSync(tmp, tokenFile);
-      },
       remove() {
         try {
           Deno.removeSync(dir, { recursive: true });

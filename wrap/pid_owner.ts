@@ -260,7 +260,9 @@ export function createOwnerCheck(
       known = descendants();
       for (const pid of known) {
         if (tried.has(pid)) continue;
-        if (holdsSocket(pid, target, deps, procRoot)) {
+        // The listing is older than this check: the pid may have exited and
+        // been reused by an outsider since. Re-check its ancestry now.
+        if (holdsSocket(pid, target, deps, procRoot) && descends(pid)) {
           return verdict(true, pid, "descends from the wrapped command");
         }
       }

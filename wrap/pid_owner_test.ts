@@ -163,3 +163,32 @@ Deno.test("createOwnerCheck() searches descendants before scanning every process
   assert.equal(check.decide(key).allowed, true);
   assert.ok(!reads.includes("/p"));
 });
+
+Deno.test("createOwnerCheck() re-checks ancestry of a pid found by the descendant scan", () => {
+  // The kernel's children list still names 11 under root 10, but by the time
+  // its fds are read pid 11 has been reused by an outsider (parent 1).
+  const files: Record<string, string> = {
+    "/p/net/tcp": "  sl local rem st\n 0: 0100007F:9C40 0100007F:1FED 01 0:0 0:0 0 1000 0 777 1\n",
+    "/p/10/stat": "10 (root) S 1 10",
+    "/p/10/task/10/children": "11 ",
+    "/p/11/stat": "11 (intruder) S 1 1",
+  };
+  const deps: ProcDeps = {
+    readTextFile: (p) => files[p],
+    listDir: (p) => {
+      if (p === "/p") return ["1", "10", "11"];
+      if (p === "/p/10/task") return ["10"];
+      if (p === "/p/11/task") return ["11"];
+      if (p === "/p/11/fd") return ["0", "3"];
+      return p.endsWith("/fd") ? ["0"] : [];
+    },
+    readLink: (p) => (p === "/p/11/fd/3" ? "socket:[777]" : "/dev/null"),
+  };
+  const v = createOwnerCheck({ rootPid: 10, procRoot: "/p" }, deps).decide({
+    client: { address: "127.0.0.1", port: 40000 },
+    server: { address: "127.0.0.1", port: 8173 },
+  });
+  assert.equal(v.allowed, false, v.reason);
+  assert.equal(v.pid, 11);
+  assert.match(v.reason, /not a descendant/);
+});

@@ -6,10 +6,11 @@
 import { redactArgv } from "../shared/argv_redact.ts";
 import { printError } from "../shared/cli.ts";
 import type { Config } from "../shared/config.ts";
+import { GateError, isGateError } from "../shared/errors.ts";
 import { createGateClient, type GateClient } from "../shared/gate_client.ts";
 import type { Logger } from "../shared/log.ts";
-import type { CachedToken, TokenCache } from "../shared/metadata/token_cache.ts";
 import type { SessionResponse } from "../shared/protocol.ts";
+import { createApprovalCode } from "./approval_code.ts";
 import { buildChildEnv, NESTING_MARKER, parseExtra, parseNestingMarker } from "./child_env.ts";
 import { createPrivateConfig, type PrivateConfig } from "./cloudsdk_config.ts";
 import { resolveCommand } from "./command.ts";
@@ -54,46 +55,6 @@ function guardSignals(onSignal: (s: Deno.Signal) => void): () => void {
   };
 }
 
-/** Keeps the gcloud token file fresh; returns a function that stops it. */
-function refreshTokenFile(
-  tokens: TokenCache,
-  scopes: readonly string[],
-  cfg: PrivateConfig,
-  log: Logger,
-  first: CachedToken,
-): () => void {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  let stopped = false;
-  let current = first.accessToken;
-  const plan = (t: CachedToken): number => {
-    // The cache refreshes once min(5 min, 10 % of life) + 1 s remain: ask just after.
-    const margin = Math.min(5 * 60_000, (t.expiresAt - t.fetchedAt) * 0.1) + 1000;
-    return Math.max(5_000, t.expiresAt - Date.now() - margin + 500);
-  };
-  const tick = async (): Promise<void> => {
-    let next = 30_000;
-    try {
-      const t = await tokens.get(scopes);
-      if (stopped) return;
-      if (t.accessToken !== current) {
-        cfg.writeToken(t.accessToken);
-        current = t.accessToken;
-      }
-      next = plan(t);
-    } catch (err) {
-      log.warn("could not refresh the prod token for gcloud; retrying in 30 s", {
-        error: (err as Error).message,
-      });
-    }
-    if (!stopped) timer = setTimeout(() => void tick(), next);
-  };
-  timer = setTimeout(() => void tick(), plan(first));
-  return () => {
-    stopped = true;
-    clearTimeout(timer);
-  };
-}
-
 async function spawnAndWait(
   path: string,
   args: readonly string[],
@@ -119,17 +80,28 @@ async function spawnAndWait(
   return await supervise(child, { stdinIsTerminal: Deno.stdin.isTerminal() });
 }
 
-/** Asks the gate for a session; a signal cancels the request. */
+/**
+ * Asks the gate for a session; a signal cancels the request. The approval
+ * code goes to the user's terminal before the request leaves: the human
+ * compares it with the one the approval method shows, so a look-alike
+ * request another process sent first (it can copy our argv from /proc, not
+ * the code) is told apart and denied.
+ */
 async function askForSession(
   gate: GateClient,
   req: WithProdRequest,
   scopes: string[],
   cancel: AbortSignal,
 ): Promise<SessionResponse> {
+  const code = createApprovalCode();
+  printError(
+    PROGRAM,
+    `approval code ${code} — approve only a request that shows this code`,
+  );
   const hint = setTimeout(() => {
     printError(
       PROGRAM,
-      "waiting for approval — approve on the host: dialog, terminal, or `gcp-gate approve <id>` (`gcp-gate pending` lists ids)",
+      `waiting for approval of code ${code} — approve on the host: dialog, terminal, or \`gcp-gate approve <id>\` (\`gcp-gate pending\` lists ids and codes)`,
     );
   }, HINT_AFTER_MS);
   try {
@@ -140,7 +112,19 @@ async function askForSession(
       ...(req.project !== undefined ? { project: req.project } : {}),
       scopes,
       ttl_seconds: req.config.session_ttl_seconds,
+      code,
     }, { signal: cancel, timeoutMs: APPROVAL_DEADLINE_MS });
+  } catch (err) {
+    if (isGateError(err, "rate_limited")) {
+      // The gate asks one human at a time. A request we did not send may be
+      // the one on screen, made to look like ours: say so, so it gets denied.
+      throw new GateError(
+        "rate_limited",
+        `prod access not requested: ${err.message}. If another request is on screen now, it is not this with-prod's (its code is not ${code}): deny it`,
+        err.retryAfterSeconds !== undefined ? { retryAfterSeconds: err.retryAfterSeconds } : {},
+      );
+    }
+    throw err;
   } finally {
     clearTimeout(hint);
   }
@@ -222,20 +206,18 @@ export async function runWithProd(req: WithProdRequest, log: Logger): Promise<nu
 
     let proxy: TempProxy | undefined;
     let cfg: PrivateConfig | undefined;
-    let stopRefresh: (() => void) | undefined;
     try {
       // 3. The temporary proxy, serving nobody until the child exists.
       proxy = await proxyStart;
       log.debug("temporary proxy ready", { proxy: proxy.hostPort });
       const sessionScopes = session.scopes.length > 0 ? session.scopes : scopes;
-      // The first token is on its way while the config directory is written.
-      const firstToken = proxy.tokens.get(sessionScopes);
-      // 5. Private gcloud config with the token in a file.
+      // 5. Private gcloud config naming the account and project, with no
+      // credential: gcloud gets its token from the proxy like every other
+      // client (a token file would be readable by any same-uid process).
       cfg = createPrivateConfig({ account: session.service_account, project });
-      const first = await firstToken;
-      cfg.writeToken(first.accessToken);
-      log.debug("first prod token written to the private gcloud config");
-      stopRefresh = refreshTokenFile(proxy.tokens, sessionScopes, cfg, log, first);
+      // Warm the proxy's cache so the command's first token request is quick;
+      // a failure here is answered to the command by the proxy itself.
+      proxy.tokens.get(sessionScopes).catch(() => {});
       const env = buildChildEnv(callerEnv, {
         proxy: proxy.hostPort,
         configDir: cfg.dir,
@@ -252,7 +234,6 @@ export async function runWithProd(req: WithProdRequest, log: Logger): Promise<nu
     } finally {
       // 7. Teardown, whatever happened.
       log.debug("tearing down: revoking the session, stopping the proxy");
-      stopRefresh?.();
       // Revoke first (it is what shortens the credentials' life), in parallel
       // with stopping the proxy; both are bounded.
       const revoked = gate.deleteSession(sessionId, { timeoutMs: 5000 }).catch((err) =>

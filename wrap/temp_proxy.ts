@@ -6,7 +6,12 @@
 import { GateError } from "../shared/errors.ts";
 import type { GateClient } from "../shared/gate_client.ts";
 import type { Logger } from "../shared/log.ts";
-import { createMetadataHandler, type MetadataGate } from "../shared/metadata/handler.ts";
+import {
+  createMetadataHandler,
+  type MetadataGate,
+  type MetadataHandler,
+} from "../shared/metadata/handler.ts";
+import { errorPayload, toResponse } from "../shared/metadata/responses.ts";
 import { type ConnectionInfo, startMetadataServer } from "../shared/metadata/server.ts";
 import { createTokenCache, type TokenCache } from "../shared/metadata/token_cache.ts";
 import { createOwnerCheck, type OwnerCheck, type ProcDeps, REAL_PROC } from "./pid_owner.ts";
@@ -41,11 +46,43 @@ function requireSession(get: () => ActiveSession | undefined): ActiveSession {
   return s;
 }
 
+const IDENTITY_PATH = /^\/computeMetadata\/v1\/instance\/service-accounts\/[^/]+\/identity\/?$/;
+
+/**
+ * Answers ID-token requests 404, GCE's "this instance has no such account".
+ * gcloud fetches an ID token next to every access token and treats 404 as
+ * "none available" but any other failure as fatal; the prod proxy has no ID
+ * token to give (the handler would answer 503), so it says 404 up front.
+ * Requests without the flavor header go on to the handler, which refuses them.
+ */
+function withoutIdentityTokens(handler: MetadataHandler): MetadataHandler {
+  return (req) => {
+    if (req.headers.get("metadata-flavor") === "Google") {
+      let path = "";
+      try {
+        path = new URL(req.url).pathname;
+      } catch {
+        // Not parseable: the handler answers it.
+      }
+      if (IDENTITY_PATH.test(path)) {
+        return toResponse(
+          errorPayload(
+            404,
+            "Not Found: with-prod serves access tokens only; ID tokens come from gcp-metadata-proxy",
+          ),
+          req.method === "HEAD",
+        );
+      }
+    }
+    return handler(req);
+  };
+}
+
 /** A running temporary proxy. */
 export interface TempProxy extends AsyncDisposable {
   /** `127.0.0.1:<port>`. */
   readonly hostPort: string;
-  /** The session's tokens (shared with the gcloud token file). */
+  /** The session's tokens (refreshed through the gate's session on expiry). */
   readonly tokens: TokenCache;
   /** From now on, connections from `pid` and its descendants are served. */
   allowTree(pid: number): void;
@@ -86,6 +123,7 @@ export async function startTempProxy(options: TempProxyOptions): Promise<TempPro
     log,
     signal: ac.signal,
   });
+  const served = withoutIdentityTokens(handler);
   let check: OwnerCheck | undefined;
   const proc = options.proc ?? REAL_PROC;
   const authorize = (conn: ConnectionInfo): boolean => {
@@ -109,7 +147,7 @@ export async function startTempProxy(options: TempProxyOptions): Promise<TempPro
   };
   const server = await startMetadataServer({
     port: 0,
-    handler,
+    handler: served,
     log,
     authorize,
     signal: ac.signal,

@@ -9,7 +9,7 @@
  * exit as Cancel is how other tools silently deny every prod request on a
  * headless host.
  */
-import { describeRequest, formatDuration, requestTitle } from "./format.ts";
+import { describeRequest, formatDuration, LINE_CHARS_SHOWN, requestTitle } from "./format.ts";
 import { type ApprovalStep, cancelled, type MethodOutcome } from "./method.ts";
 import type { CommandResult, RunCommand } from "./run_command.ts";
 import type { ApprovalRequest } from "./types.ts";
@@ -42,7 +42,10 @@ const ZENITY_TIMEOUT = 5;
 /** The zenity arguments for `req` (plain text: --no-markup, so `<b>` in an argv stays text). */
 export function zenityArgs(req: ApprovalRequest, timeoutSeconds: number): string[] {
   const text = [
-    ...describeRequest(req, { maxCommandLines: DIALOG_COMMAND_LINES }),
+    ...describeRequest(req, {
+      maxCommandLines: DIALOG_COMMAND_LINES,
+      maxLineChars: LINE_CHARS_SHOWN,
+    }),
     "",
     `Deny is the default. Unanswered, this dialog denies in ${formatDuration(timeoutSeconds)}.`,
   ].join("\n");
@@ -115,7 +118,10 @@ const OSASCRIPT_LINES = [
 
 /** The osascript arguments for `req`. */
 export function osascriptArgs(req: ApprovalRequest, timeoutSeconds: number): string[] {
-  const text = describeRequest(req, { maxCommandLines: DIALOG_COMMAND_LINES }).join("\n");
+  const text = describeRequest(req, {
+    maxCommandLines: DIALOG_COMMAND_LINES,
+    maxLineChars: LINE_CHARS_SHOWN,
+  }).join("\n");
   return [
     ...OSASCRIPT_LINES.flatMap((l) => ["-e", l]),
     requestTitle(req),

@@ -72,3 +72,20 @@ Deno.test("osascriptOutcome(): Allow, timeout, -128 (Deny), other errors fall th
   const noUi = result({ code: 1, stderr: "execution error: No user interaction allowed. (-1713)" });
   assert.equal(osascriptOutcome(noUi, false, 60).kind, "unavailable");
 });
+
+Deno.test("zenityArgs(): the approval code is in the title and the text, or 'none'", () => {
+  const args = zenityArgs({ ...REQ, code: "K7P-QX2" }, 60);
+  assert.ok(args.some((a) => a.startsWith("--title=") && a.includes("code K7P-QX2")));
+  const text = args.find((a) => a.startsWith("--text="))!;
+  assert.match(text, /^Code: +K7P-QX2 — must match what with-prod printed$/m);
+  const none = zenityArgs(REQ, 60).find((a) => a.startsWith("--text="))!;
+  assert.match(none, /^Code: +none \(not from with-prod\)$/m);
+});
+
+Deno.test("zenityArgs(): without prod_service_account the text says it grants your own credentials", () => {
+  const own = zenityArgs(REQ, 60).find((a) => a.startsWith("--text="))!;
+  assert.match(own, /^Grants: +YOUR OWN credentials \(engineer@example\.com\)/m);
+  const sa = zenityArgs({ ...REQ, serviceAccount: "prod@p.iam.gserviceaccount.com" }, 60)
+    .find((a) => a.startsWith("--text="))!;
+  assert.doesNotMatch(sa, /YOUR OWN/);
+});

@@ -10,11 +10,21 @@ import type { ApprovalRequest } from "./types.ts";
 /** Options for {@linkcode describeRequest}. */
 export interface DescribeOptions {
   /**
-   * Most command lines to show (a dialog cannot scroll); the rest is
-   * summarised in one line that says so.
+   * Most command lines to show (a dialog cannot scroll, and on a terminal a
+   * long command would scroll the project, scopes and code out of sight);
+   * the rest is summarised in one line that says so.
    */
   maxCommandLines?: number;
+  /** Longest line shown; longer ones are cut and say how much was cut. */
+  maxLineChars?: number;
 }
+
+/** Command lines the terminal prompt and `gcp-gate pending` show (as the dialog). */
+export const COMMAND_LINES_SHOWN = 40;
+/** Longest line the terminal prompt and `gcp-gate pending` print. */
+export const LINE_CHARS_SHOWN = 240;
+
+const SCOPE_PREFIX = "https://www.googleapis.com/auth/";
 
 /** "8 h", "1 h 30 min", "45 min", "30 s". */
 export function formatDuration(totalSeconds: number): string {
@@ -26,28 +36,82 @@ export function formatDuration(totalSeconds: number): string {
   return `${s} s`;
 }
 
-/** A one-line title for the request. */
+/** A one-line title for the request (with the code: the first thing to compare). */
 export function requestTitle(req: ApprovalRequest): string {
+  const code = req.code === undefined ? "no code" : `code ${stripUnsafeChars(req.code)}`;
   return `gcp-gate: allow PRODUCTION access for ${
     stripUnsafeChars(req.project ?? "(no project)")
-  }?`;
+  }? (${code})`;
+}
+
+/** The line that says whose credentials an approval hands out. */
+export function grantsLine(req: ApprovalRequest): string {
+  const clean = (x: string): string => stripUnsafeChars(x);
+  return req.serviceAccount === undefined
+    ? `Grants:    YOUR OWN credentials (${
+      clean(req.email)
+    }) — all your permissions, ~1 h, not revocable early; set prod_service_account to grant a limited account instead`
+    : `Grants:    tokens of ${
+      clean(req.serviceAccount)
+    } (prod_service_account), limited to the scopes below, ending with the session`;
+}
+
+/** The code line: the one thing a look-alike request from another process cannot copy. */
+export function codeLine(req: ApprovalRequest): string {
+  return req.code === undefined
+    ? "Code:      none (not from with-prod)"
+    : `Code:      ${stripUnsafeChars(req.code)} — must match what with-prod printed`;
 }
 
 /**
- * The request as lines of plain text: who, project, scopes, lifetime,
- * reason, the numbered command (redacted again here: the gate never trusts
- * that the caller did it) and every cap that was applied.
+ * Project, scopes, lifetime, code and id in one line, for the final question:
+ * whatever scrolled by above it, the human answers about these.
+ */
+export function requestSummary(req: ApprovalRequest): string {
+  const clean = (x: string): string => stripUnsafeChars(x);
+  const scopes =
+    req.scopes.map((x) => clean(x.startsWith(SCOPE_PREFIX) ? x.slice(SCOPE_PREFIX.length) : x))
+      .join(",") || "none";
+  const grant = req.serviceAccount === undefined
+    ? "YOUR OWN credentials (all your permissions)"
+    : `scopes ${scopes}, ${formatDuration(req.ttlSeconds)}`;
+  const line = `project ${clean(req.project ?? "(not given)")}, ${grant}, code ${
+    req.code === undefined ? "none" : clean(req.code)
+  }, request ${clean(req.id)}`;
+  return cut(line, LINE_CHARS_SHOWN);
+}
+
+function cut(line: string, max: number): string {
+  return line.length > max ? `${line.slice(0, max)}… (${line.length - max} more characters)` : line;
+}
+
+/**
+ * The request as lines of plain text: the code, who, what is really granted,
+ * project, scopes, lifetime, reason, the numbered command (redacted again
+ * here: the gate never trusts that the caller did it) and every cap that was
+ * applied.
  */
 export function describeRequest(req: ApprovalRequest, options: DescribeOptions = {}): string[] {
   const clean = (s: string): string => stripUnsafeChars(s);
   const what = req.kind === "session" ? "prod session" : "prod token";
+  const own = req.serviceAccount === undefined;
+  const scopes = req.scopes.map(clean).join(", ") || "(none)";
+  const lifetime = `${formatDuration(req.ttlSeconds)} (${req.ttlSeconds} s)`;
   const lines = [
     `A process in a container asks for PRODUCTION access (${what}).`,
     "",
+    codeLine(req),
     `Who:       ${clean(req.email)}`,
+    grantsLine(req),
     `Project:   ${clean(req.project ?? "(not given)")}`,
-    `Scopes:    ${req.scopes.map(clean).join(", ") || "(none)"}`,
-    `Lifetime:  ${formatDuration(req.ttlSeconds)} (${req.ttlSeconds} s)`,
+    // Your own token carries every permission you have, for Google's ~1 h:
+    // showing the asked scopes and lifetime as if they applied would mislead.
+    own
+      ? `Scopes:    ${scopes} (asked; NOT applied to your own credentials)`
+      : `Scopes:    ${scopes}`,
+    own
+      ? `Lifetime:  ${lifetime} (the session; each token of yours lives ~1 h, revoking cannot shorten it)`
+      : `Lifetime:  ${lifetime}`,
     `Reason:    ${
       req.reason === undefined || req.reason === "" ? "(none given)" : clean(req.reason)
     }`,
@@ -72,8 +136,9 @@ export function describeRequest(req: ApprovalRequest, options: DescribeOptions =
   }
   if (notes.length > 0) {
     lines.push("Caps applied (512 arguments, 2000 characters each, 32 KiB in total):");
-    for (const n of notes) lines.push(`  - ${n}`);
+    for (const n of notes.slice(0, options.maxCommandLines ?? Infinity)) lines.push(`  - ${n}`);
   }
   lines.push(`Request:   ${clean(req.id)}`);
-  return lines;
+  const maxChars = options.maxLineChars;
+  return maxChars === undefined ? lines : lines.map((l) => cut(l, maxChars));
 }

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { describeRequest, formatDuration } from "./format.ts";
+import { describeRequest, formatDuration, requestSummary } from "./format.ts";
 import type { ApprovalRequest } from "./types.ts";
 
 Deno.test("formatDuration() reads like a person would say it", () => {
@@ -28,4 +28,57 @@ Deno.test("describeRequest() re-redacts and strips what the caller sent (the gat
   assert.match(text, /Project:\s+\(not given\)/);
   assert.match(text, /Reason:\s+\(none given\)/);
   assert.match(text, /prod token/);
+});
+
+const BASE: ApprovalRequest = {
+  id: "ab12cd34",
+  email: "eng@example.com",
+  project: "prod-p",
+  scopes: ["https://www.googleapis.com/auth/cloud-platform"],
+  ttlSeconds: 600,
+  reason: "fix",
+  command: ["gcloud", "storage", "ls"],
+  notes: [],
+  kind: "session",
+  code: "K7P-QX2",
+  serviceAccount: "prod@p.iam.gserviceaccount.com",
+};
+
+Deno.test("describeRequest() shows with-prod's code, or says there is none", () => {
+  const text = describeRequest(BASE).join("\n");
+  assert.match(text, /^Code: +K7P-QX2 — must match what with-prod printed$/m);
+  const { code: _, ...without } = BASE;
+  assert.match(describeRequest(without).join("\n"), /^Code: +none \(not from with-prod\)$/m);
+});
+
+Deno.test("describeRequest() says when the grant is the engineer's own credentials", () => {
+  const limited = describeRequest(BASE).join("\n");
+  assert.match(limited, /^Grants: +tokens of prod@p\.iam\.gserviceaccount\.com/m);
+  assert.doesNotMatch(limited, /YOUR OWN/);
+  const own = describeRequest({ ...BASE, serviceAccount: undefined }).join("\n");
+  assert.match(
+    own,
+    /^Grants: +YOUR OWN credentials \(eng@example\.com\) — all your permissions, ~1 h, not revocable early; set prod_service_account/m,
+  );
+  assert.match(own, /^Scopes: .*NOT applied/m);
+  assert.match(own, /^Lifetime: .*revoking cannot shorten it/m);
+  assert.match(requestSummary({ ...BASE, serviceAccount: undefined }), /YOUR OWN credentials/);
+});
+
+Deno.test("describeRequest() caps command lines and line width when asked", () => {
+  const command = ["sh", ...Array.from({ length: 80 }, (_, i) => `arg${i}-${"x".repeat(300)}`)];
+  const lines = describeRequest({ ...BASE, command }, { maxCommandLines: 40, maxLineChars: 200 });
+  assert.ok(lines.every((l) => l.length <= 200 + 40), "a line is too wide");
+  assert.equal(lines.filter((l) => /^ +\d+ {2}/.test(l)).length, 40);
+  assert.ok(lines.some((l) => /… 41 more arguments not shown here/.test(l)));
+  assert.ok(lines.some((l) => /… \(\d+ more characters\)$/.test(l)));
+});
+
+Deno.test("requestSummary() repeats project, scopes, lifetime, code and id in one line", () => {
+  assert.equal(
+    requestSummary(BASE),
+    "project prod-p, scopes cloud-platform, 10 min, code K7P-QX2, request ab12cd34",
+  );
+  const { code: _, ...without } = BASE;
+  assert.match(requestSummary(without), /code none,/);
 });

@@ -7,7 +7,13 @@
  * (or pasted by something that can write to this terminal) must not approve
  * a request the human has not seen yet.
  */
-import { describeRequest, formatDuration } from "./format.ts";
+import {
+  COMMAND_LINES_SHOWN,
+  describeRequest,
+  formatDuration,
+  LINE_CHARS_SHOWN,
+  requestSummary,
+} from "./format.ts";
 import { type ApprovalStep, cancelled } from "./method.ts";
 import type { ApprovalRequest } from "./types.ts";
 
@@ -40,18 +46,27 @@ export function isApproval(answer: string, hasCommand: boolean): boolean {
   return hasCommand ? a === "yes" : a === "yes" || a === "y";
 }
 
-/** The prompt text for `req` (without the final question). */
+/**
+ * The prompt text for `req`, ending with the question. The command is capped
+ * (lines and width, like the dialog), and the question repeats project,
+ * scopes, lifetime, code and id: a long or padded command must not scroll
+ * the facts away, nor fake header lines just above the question.
+ */
 export function terminalPrompt(req: ApprovalRequest, timeoutSeconds: number): string {
   const hasCommand = (req.command?.length ?? 0) > 0;
   const rule = "─".repeat(72);
+  const left = formatDuration(timeoutSeconds);
   return [
     "",
     `\u0007${rule}`,
-    ...describeRequest(req),
+    ...describeRequest(req, {
+      maxCommandLines: COMMAND_LINES_SHOWN,
+      maxLineChars: LINE_CHARS_SHOWN,
+    }),
     rule,
     hasCommand
-      ? `Type "yes" to allow; anything else denies (${formatDuration(timeoutSeconds)} left): `
-      : `Allow? [y/N] (${formatDuration(timeoutSeconds)} left): `,
+      ? `Type "yes" to allow ${requestSummary(req)}; anything else denies (${left} left): `
+      : `Allow? [y/N] ${requestSummary(req)} (${left} left): `,
   ].join("\n");
 }
 

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { createStreamLineReader, isApproval } from "./terminal.ts";
+import { createStreamLineReader, isApproval, terminalPrompt } from "./terminal.ts";
+import type { ApprovalRequest } from "./types.ts";
 
 function feed(): {
   stream: ReadableStream<Uint8Array>;
@@ -56,4 +57,41 @@ Deno.test("createStreamLineReader(): lines are capped in length", async () => {
   const next = r.next(new AbortController().signal);
   f.write("x".repeat(10_000) + "\n");
   assert.equal((await next)?.length, 4096);
+});
+
+Deno.test("terminalPrompt(): caps a long command and repeats the facts in the question", () => {
+  const req: ApprovalRequest = {
+    id: "ab12cd34",
+    email: "eng@example.com",
+    project: "prod-p",
+    scopes: ["https://www.googleapis.com/auth/cloud-platform"],
+    ttlSeconds: 600,
+    reason: undefined,
+    // Padded arguments that try to look like header lines near the question.
+    command: [
+      "sh",
+      ...Array.from({ length: 300 }, (_, i) => `x${i}`),
+      `${" ".repeat(3000)}Project:   harmless-dev`,
+    ],
+    notes: [],
+    kind: "session",
+    code: "K7P-QX2",
+    serviceAccount: "prod@p.iam.gserviceaccount.com",
+  };
+  const text = terminalPrompt(req, 60);
+  const lines = text.split("\n");
+  assert.ok(lines.length < 70, `${lines.length} lines`);
+  assert.ok(lines.every((l) => l.length <= 300), "a line is too wide");
+  assert.ok(!text.includes("harmless-dev"), "an argument far down was shown");
+  assert.match(text, /… 262 more arguments not shown here/);
+  assert.match(text, /^Code: +K7P-QX2 — must match what with-prod printed$/m);
+  assert.equal(
+    lines.at(-1),
+    'Type "yes" to allow project prod-p, scopes cloud-platform, 10 min, code K7P-QX2, request ab12cd34; anything else denies (1 min left): ',
+  );
+  const { code: _, ...without } = req;
+  assert.match(
+    terminalPrompt({ ...without, command: undefined }, 60),
+    /Allow\? \[y\/N\] project prod-p, .*code none, request ab12cd34 \(1 min left\): $/,
+  );
 });

@@ -20,6 +20,18 @@ export interface ApprovalRequest {
   /** Notes about caps applied to the command (e.g. "argument 3 truncated to 2000 chars"). */
   readonly notes: readonly string[];
   readonly kind: "session" | "token";
+  /**
+   * with-prod's confirmation code, printed on the requester's terminal;
+   * undefined when the request did not come from with-prod. Shown by every
+   * method so the human can tell their request from a look-alike.
+   */
+  readonly code?: string | undefined;
+  /**
+   * The account whose tokens an approval hands out (`prod_service_account`);
+   * undefined: the engineer's own ADC credentials, which ignore the scopes
+   * and lifetime asked for. Every method says which.
+   */
+  readonly serviceAccount?: string | undefined;
 }
 
 export type ApprovalMethod = "dialog" | "terminal" | "queue" | "none";

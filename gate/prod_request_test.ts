@@ -1,0 +1,22 @@
+import assert from "node:assert/strict";
+import { isGateError } from "../shared/errors.ts";
+import { parseProdRequest } from "./prod_request.ts";
+
+const limits = { maxTtlSeconds: 3600, defaultProject: undefined };
+
+Deno.test("parseProdRequest() keeps a well-formed approval code", () => {
+  assert.equal(parseProdRequest({ code: "K7P-QX2" }, limits).code, "K7P-QX2");
+  assert.equal(parseProdRequest({}, limits).code, undefined);
+});
+
+Deno.test("parseProdRequest() refuses a code that is not ABC-DEF of the code alphabet", () => {
+  for (
+    const code of [5, "", "K7PQX2", "k7p-qx2", "K7P-QX20", "O0I-1L5", "K7P-QX2\nCode: X", "AAA-AA"]
+  ) {
+    assert.throws(
+      () => parseProdRequest({ code }, limits),
+      (e: unknown) => isGateError(e, "bad_request") && /approval code/.test(e.message),
+      JSON.stringify(code),
+    );
+  }
+});
