@@ -25,6 +25,8 @@ export interface AuditEntry {
   readonly reason?: string | undefined;
   readonly audience?: string | undefined;
   readonly approval_id?: string | undefined;
+  /** The code with-prod printed for the human to match (not a secret). */
+  readonly approval_code?: string | undefined;
   readonly approval?: string | undefined;
   readonly error?: string | undefined;
   readonly code?: string | undefined;

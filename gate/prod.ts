@@ -81,24 +81,27 @@ export function createProdService(deps: ProdDeps): ProdService {
     };
   }
 
+  /** The audit fields every prod decision shares, from what the human was asked. */
+  function askedFields(ask: ApprovalRequest): Partial<AuditEntry> {
+    return {
+      email: ask.email,
+      scopes: ask.scopes,
+      ttl_seconds: ask.ttlSeconds,
+      project: ask.project,
+      command: ask.command,
+      reason: ask.reason,
+      approval_id: ask.id,
+      approval_code: ask.code,
+    };
+  }
+
   /** Asks the approver; audits and throws unless approved. */
   async function approve(
     req: ApprovalRequest,
     endpoint: string,
     signal: AbortSignal,
   ): Promise<ApprovalDecision> {
-    const base: AuditEntry = {
-      endpoint,
-      level: "prod",
-      result: "denied",
-      email: req.email,
-      scopes: req.scopes,
-      ttl_seconds: req.ttlSeconds,
-      project: req.project,
-      command: req.command,
-      reason: req.reason,
-      approval_id: req.id,
-    };
+    const base: AuditEntry = { endpoint, level: "prod", result: "denied", ...askedFields(req) };
     let decision: ApprovalDecision;
     try {
       decision = await deps.approver.decide(req, signal);
@@ -205,13 +208,7 @@ export function createProdService(deps: ProdDeps): ProdService {
           endpoint: "/session",
           level: "prod",
           result: isGateError(err, "rate_limited") ? "rate_limited" : "error",
-          email: ask.email,
-          scopes: req.scopes,
-          ttl_seconds: req.ttlSeconds,
-          project: req.project,
-          command: req.command,
-          reason: req.reason,
-          approval_id: ask.id,
+          ...askedFields(ask),
           approval: `${decision.method}: ${sanitizeMessage(decision.detail, 200)}`,
           error: errorText(err),
           code: err instanceof GateError ? err.code : "internal",
@@ -222,14 +219,8 @@ export function createProdService(deps: ProdDeps): ProdService {
         endpoint: "/session",
         level: "prod",
         result: "granted",
-        email: ask.email,
-        scopes: req.scopes,
-        ttl_seconds: req.ttlSeconds,
-        project: req.project,
-        command: req.command,
-        reason: req.reason,
+        ...askedFields(ask),
         session: s.prefix,
-        approval_id: ask.id,
         approval: `${decision.method}: ${sanitizeMessage(decision.detail, 200)}`,
       });
       return response(s);
@@ -312,10 +303,7 @@ export function createProdService(deps: ProdDeps): ProdService {
         endpoint: "/token",
         level: "prod",
         result: "granted",
-        email: ask.email,
-        scopes: req.scopes,
-        ttl_seconds: req.ttlSeconds,
-        approval_id: ask.id,
+        ...askedFields(ask),
         approval: `${decision.method}: ${sanitizeMessage(decision.detail, 200)}`,
       };
       try {

@@ -192,6 +192,16 @@ Deno.test("queue: the code with-prod printed is in gcp-gate pending; a request w
   );
   assert.equal((await gcpGate(stack, ["approve", "--yes", id])).code, 0);
   assert.equal((await wp.status).code, 0, wp.output());
+  // The code is in the audit line of the grant (written in the background: poll briefly).
+  const auditPath = `${stack.home}/.local/state/gcp-gate/audit.log`;
+  let audit = "";
+  for (let i = 0; i < 40 && !audit.includes(`"approval_code":"${code}"`); i++) {
+    await new Promise((r) => setTimeout(r, 50));
+    try {
+      audit = Deno.readTextFileSync(auditPath);
+    } catch { /* not written yet */ }
+  }
+  assert.match(audit, new RegExp(`"result":"granted".*"approval_code":"${code}"`));
 
   const asked = askSession(stack);
   const other = await waitPending(stack);
