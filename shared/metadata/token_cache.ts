@@ -51,7 +51,9 @@ export function createTokenCache(options: TokenCacheOptions): TokenCache {
   const maxEntries = options.maxEntries ?? 64;
   const cache = new Map<string, CachedToken>();
   const inflight = new Map<string, Promise<CachedToken>>();
-  const keyOf = (scopes: readonly string[]): string => [...new Set(scopes)].sort().join(" ");
+  // One scope (the hot default) is its own key: no set, sort and join per request.
+  const keyOf = (scopes: readonly string[]): string =>
+    scopes.length === 1 ? scopes[0]! : [...new Set(scopes)].sort().join(" ");
 
   function store(key: string, t: CachedToken): void {
     cache.delete(key);
