@@ -48,6 +48,9 @@ const CASES: Readonly<Record<string, string | Uint8Array>> = {
   "lower-case flavor value": req(`GET ${TOKEN} HTTP/1.1`, "Metadata-Flavor: google\r\n"),
   "two flavor headers": req(`GET ${TOKEN} HTTP/1.1`, `${F}${F}`),
   "X-Forwarded-For": req(`GET ${TOKEN} HTTP/1.1`, `${F}X-Forwarded-For: 10.1.1.1\r\n`),
+  // A page that re-points its own domain at 127.0.0.1 (DNS rebinding) sends its Host.
+  "DNS-rebinding Host":
+    `GET ${TOKEN} HTTP/1.1\r\nHost: attacker.example:8173\r\n${F}Connection: close\r\n\r\n`,
   "dot-dot out of the tree": req(
     "GET /computeMetadata/v1/instance/../../../../etc/passwd HTTP/1.1",
   ),

@@ -106,6 +106,27 @@ function emptyDir(): Dir {
   return staticDir({}, () => Promise.resolve({}));
 }
 
+const METADATA_NAMES: ReadonlySet<string> = new Set([
+  "localhost",
+  "[::1]",
+  "metadata.google.internal",
+  "metadata",
+  "169.254.169.254",
+]);
+
+/**
+ * True for the Host names a metadata client uses (the proxy listens on
+ * loopback only). Anything else is refused: a web page that re-points its own
+ * domain at 127.0.0.1 (DNS rebinding) is same-origin with the proxy, so it
+ * could send Metadata-Flavor and read the token.
+ */
+export function isMetadataHost(host: string): boolean {
+  const name =
+    (host.startsWith("[") ? host.slice(0, host.indexOf("]") + 1) : host.replace(/:\d{0,5}$/, ""))
+      .toLowerCase();
+  return METADATA_NAMES.has(name) || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(name);
+}
+
 /** A metadata request handler; synchronous on the hot path (a cached default token). */
 export type MetadataHandler = (req: Request) => Response | Promise<Response>;
 
@@ -391,11 +412,29 @@ export function createMetadataHandler(deps: MetadataDeps): MetadataHandler {
     }
   }
 
+  // The last Host accepted: clients send the same one every time, so the
+  // check costs one string comparison on the hot path.
+  let knownHost = "";
+
   return (req) => {
+    const target = req.url;
+    const start = target.indexOf("//") + 2;
+    const host = target.slice(start, target.indexOf("/", start));
+    if (host !== knownHost) {
+      if (!isMetadataHost(host)) {
+        return toResponse(
+          errorPayload(
+            403,
+            "Forbidden: unexpected Host header; use 127.0.0.1:<port>, localhost or metadata.google.internal",
+          ),
+          false,
+        );
+      }
+      knownHost = host;
+    }
     // Fast path for the one hot request (a default-scope token, no query,
     // already cached): no URL parsing, no tree walk, no promise, a reused
     // body. The same checks as the slow path, in the same order.
-    const target = req.url;
     if (
       target.endsWith(DEFAULT_TOKEN_PATH) &&
       target.indexOf("/", target.indexOf("//") + 2) === target.length - DEFAULT_TOKEN_PATH.length &&

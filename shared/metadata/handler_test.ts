@@ -459,3 +459,38 @@ Deno.test("while the gate is down, the same warning is logged at most once per 3
   await (await handler(get(path))).text();
   assert.equal(lines.length, 2);
 });
+
+Deno.test("a Host a metadata client would not send is refused (DNS rebinding), the usual ones work", async () => {
+  const { handler } = fixture();
+  for (
+    const host of [
+      "attacker.example",
+      "attacker.example:8173",
+      "127.0.0.1.nip.io",
+      "localhost.evil",
+    ]
+  ) {
+    const res = await handler(
+      new Request(`http://${host}/computeMetadata/v1/instance/service-accounts/default/token`, {
+        headers: FLAVOR,
+      }),
+    );
+    assert.equal(res.status, 403, host);
+    assert.match(await expectFlavor(res), /unexpected Host/);
+  }
+  for (
+    const host of [
+      "127.0.0.1:8173",
+      "localhost:8173",
+      "metadata.google.internal",
+      "169.254.169.254",
+      "[::1]:8173",
+    ]
+  ) {
+    const res = await handler(
+      new Request(`http://${host}/computeMetadata/v1/project/project-id`, { headers: FLAVOR }),
+    );
+    assert.equal(res.status, 200, host);
+    await res.text();
+  }
+});
