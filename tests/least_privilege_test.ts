@@ -124,6 +124,26 @@ function assertVerdicts(
 
 const RUN_FLAGS = ["--no-config", "--cached-only", "--no-prompt"];
 
+/** TEST-NET-1 (192.0.2.1): refused by the sandbox before any packet leaves. */
+const OFF_HOST_REFUSED: readonly Expectation[] = [
+  {
+    name: "fetch a non-loopback host",
+    check: { op: "fetch", url: "http://192.0.2.1/" },
+    refused: true,
+  },
+  {
+    name: "connect to a non-loopback host",
+    check: { op: "connect", hostname: "192.0.2.1", port: 443 },
+    refused: true,
+  },
+];
+
+const OTHER_LOOPBACK_PORT_REFUSED: Expectation = {
+  name: "another loopback port",
+  check: { op: "connect", hostname: "127.0.0.1", port: 1 },
+  refused: true,
+};
+
 /** The flags the launcher derives for `role`, computed independently from the table. */
 async function derivedFlags(
   role: Role,
@@ -256,26 +276,13 @@ Deno.test({
       },
       { name: "read its config", check: { op: "read", path: config }, refused: false },
       { name: "read the ADC file", check: { op: "read", path: `${h}/adc.json` }, refused: false },
-      {
-        name: "fetch a non-loopback host",
-        check: { op: "fetch", url: "http://192.0.2.1/" },
-        refused: true,
-      },
-      {
-        name: "connect to a non-loopback host",
-        check: { op: "connect", hostname: "192.0.2.1", port: 443 },
-        refused: true,
-      },
+      ...OFF_HOST_REFUSED,
       {
         name: "fetch Google directly",
         check: { op: "fetch", url: "https://www.googleapis.com/" },
         refused: true,
       },
-      {
-        name: "another loopback port",
-        check: { op: "connect", hostname: "127.0.0.1", port: 1 },
-        refused: true,
-      },
+      OTHER_LOOPBACK_PORT_REFUSED,
       {
         name: "metadata server by IP",
         check: { op: "fetch", url: "http://169.254.169.254/computeMetadata/v1/" },
@@ -400,26 +407,13 @@ Deno.test({
       },
       { name: "read /etc/passwd", check: { op: "read", path: "/etc/passwd" }, refused: true },
       { name: "write into HOME", check: { op: "write", path: `${h}/planted` }, refused: true },
-      {
-        name: "fetch a non-loopback host",
-        check: { op: "fetch", url: "http://192.0.2.1/" },
-        refused: true,
-      },
-      {
-        name: "connect to a non-loopback host",
-        check: { op: "connect", hostname: "192.0.2.1", port: 443 },
-        refused: true,
-      },
+      ...OFF_HOST_REFUSED,
       {
         name: "fetch Google",
         check: { op: "fetch", url: "https://oauth2.googleapis.com/token" },
         refused: true,
       },
-      {
-        name: "another loopback port",
-        check: { op: "connect", hostname: "127.0.0.1", port: 1 },
-        refused: true,
-      },
+      OTHER_LOOPBACK_PORT_REFUSED,
       { name: "run a shell", check: { op: "run", cmd: "/bin/sh" }, refused: true },
       { name: "run gcloud", check: { op: "run", cmd: "gcloud" }, refused: true },
       {

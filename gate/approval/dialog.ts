@@ -73,12 +73,12 @@ function firstLine(text: string): string {
   return (text.trim().split("\n").find((l) => l.trim() !== "") ?? "").slice(0, 200);
 }
 
-/** Maps zenity's exit to an outcome: 0 Allow, 1 Deny, 5 timeout, anything else an error. */
-export function zenityOutcome(
+/** The endings every dialog program shares: the client went away, or we killed it. */
+function endedWithoutAnswer(
   r: CommandResult,
   aborted: boolean,
   timeoutSeconds: number,
-): MethodOutcome {
+): MethodOutcome | undefined {
   if (aborted) return cancelled();
   if (r.killed) {
     return {
@@ -88,6 +88,17 @@ export function zenityOutcome(
       } s and was closed`,
     };
   }
+  return undefined;
+}
+
+/** Maps zenity's exit to an outcome: 0 Allow, 1 Deny, 5 timeout, anything else an error. */
+export function zenityOutcome(
+  r: CommandResult,
+  aborted: boolean,
+  timeoutSeconds: number,
+): MethodOutcome {
+  const ended = endedWithoutAnswer(r, aborted, timeoutSeconds);
+  if (ended) return ended;
   // Checked before the exit code: zenity exits 1 (the Cancel code) when it cannot open a display.
   if (isNoDisplayError(r.stderr)) {
     return {
@@ -136,15 +147,8 @@ export function osascriptOutcome(
   aborted: boolean,
   timeoutSeconds: number,
 ): MethodOutcome {
-  if (aborted) return cancelled();
-  if (r.killed) {
-    return {
-      kind: "denied",
-      detail: `the dialog did not return within ${
-        timeoutSeconds + DIALOG_GRACE_SECONDS
-      } s and was closed`,
-    };
-  }
+  const ended = endedWithoutAnswer(r, aborted, timeoutSeconds);
+  if (ended) return ended;
   const out = r.stdout.trim();
   if (r.code === 0 && out === "Allow") {
     return { kind: "approved", detail: "allowed in the desktop dialog" };
