@@ -37,6 +37,23 @@ function describe(err: unknown): string {
 }
 
 /**
+ * Creates `path` (never an existing file or symlink: createNew), writes and
+ * fsyncs `data`, then sets `mode` (after creation: the create mode is
+ * filtered by the umask).
+ */
+function createSynced(path: string, data: Uint8Array, mode: number): void {
+  const f = Deno.openSync(path, { write: true, createNew: true, mode: 0o600 });
+  try {
+    let off = 0;
+    while (off < data.length) off += f.writeSync(data.subarray(off));
+    f.syncSync();
+  } finally {
+    f.close();
+  }
+  Deno.chmodSync(path, mode & 0o777);
+}
+
+/**
  * Replaces the file at `path` (its symlink target, if it is one) with `data`,
  * atomically, with permission bits `mode`.
  */
@@ -45,17 +62,7 @@ export function writeFileAtomic(path: string, data: Uint8Array, mode: number): v
   const dir = dirname(target);
   const tmp = `${dir}/.${basename(target)}.gcp-kube-setup-${randomSuffix()}.tmp`;
   try {
-    // createNew: never follow or reuse something an attacker placed at the name.
-    const f = Deno.openSync(tmp, { write: true, createNew: true, mode: 0o600 });
-    try {
-      let off = 0;
-      while (off < data.length) off += f.writeSync(data.subarray(off));
-      f.syncSync();
-    } finally {
-      f.close();
-    }
-    // chmod after create: the create mode is filtered by the umask.
-    Deno.chmodSync(tmp, mode & 0o777);
+    createSynced(tmp, data, mode);
     Deno.renameSync(tmp, target);
   } catch (err) {
     try {
@@ -129,16 +136,8 @@ export function backupOnce(path: string, data: Uint8Array, mode: number): Backup
 
 function writeNew(path: string, data: Uint8Array, mode: number): void {
   try {
-    const f = Deno.openSync(path, { write: true, createNew: true, mode: 0o600 });
-    try {
-      let off = 0;
-      while (off < data.length) off += f.writeSync(data.subarray(off));
-      f.syncSync();
-    } finally {
-      f.close();
-    }
     // Same mode as the kubeconfig: the backup holds the same cluster secrets.
-    Deno.chmodSync(path, mode & 0o777);
+    createSynced(path, data, mode);
   } catch (err) {
     throw new GateError(
       "forbidden",
