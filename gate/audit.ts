@@ -8,7 +8,7 @@
 import type { Logger } from "../shared/log.ts";
 import { redactValue } from "../shared/redact.ts";
 
-export type AuditResult = "granted" | "denied" | "error" | "rate_limited" | "revoked";
+export type AuditResult = "granted" | "denied" | "error" | "rate_limited" | "revoked" | "refused";
 
 /** One decision. Never a token: only facts about it. */
 export interface AuditEntry {
@@ -28,6 +28,10 @@ export interface AuditEntry {
   /** The code with-prod printed for the human to match (not a secret). */
   readonly approval_code?: string | undefined;
   readonly approval?: string | undefined;
+  /** A caller with-prod's proxy refused (result "refused"): its pid, command and why. */
+  readonly caller_pid?: number | null | undefined;
+  readonly caller_command?: string | null | undefined;
+  readonly refusal?: string | undefined;
   readonly error?: string | undefined;
   readonly code?: string | undefined;
   /** For summary lines: cache hits served since the previous summary. */

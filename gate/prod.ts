@@ -7,7 +7,7 @@
  * `prod_service_account` is set — minted by impersonating that account with a
  * lifetime capped by the session, so a token dies minutes after the session.
  */
-import type { SessionResponse } from "../shared/protocol.ts";
+import type { RefusalReport, SessionResponse } from "../shared/protocol.ts";
 import { GateError, isGateError } from "../shared/errors.ts";
 import { sanitizeMessage } from "../shared/redact.ts";
 import type { ApprovalDecision, ApprovalRequest, Approver } from "./approval/types.ts";
@@ -18,6 +18,9 @@ import type { ParsedProdRequest } from "./prod_request.ts";
 import type { Session, SessionStore } from "./sessions.ts";
 import { createSingleFlight } from "./single_flight.ts";
 import { type IssuedToken, needsRefresh } from "./tokens.ts";
+
+/** Refusal lines audited per session before the rest are only counted. */
+export const MAX_REFUSALS_PER_SESSION = 20;
 
 /** Dependencies of {@linkcode createProdService}. */
 export interface ProdDeps {
@@ -43,6 +46,8 @@ export interface ProdService {
   openSession(req: ParsedProdRequest, signal: AbortSignal): Promise<SessionResponse>;
   describeSession(id: string): SessionResponse;
   revokeSession(id: string): void;
+  /** Audits a caller with-prod's proxy refused (bounded per session). */
+  recordRefusal(id: string, report: RefusalReport): void;
   /** A prod token from an open session (no new approval). */
   sessionToken(id: string, ask: ProdTokenAsk, signal: AbortSignal): Promise<MintedToken>;
   /** One prod token after its own approval (`GET /token?level=prod`). */
@@ -69,6 +74,9 @@ export function createProdService(deps: ProdDeps): ProdService {
   const approvalId = deps.approvalId ?? randomApprovalId;
   const cache = new Map<string, IssuedToken>();
   const flight = createSingleFlight<IssuedToken>();
+  // Refusal lines per session: the reporter runs in the container, so it must
+  // not be able to grow the host's audit log without bound.
+  const refusals = new Map<string, number>();
 
   function response(s: Session): SessionResponse {
     return {
@@ -237,6 +245,7 @@ export function createProdService(deps: ProdDeps): ProdService {
         );
       }
       dropCached(s.prefix);
+      refusals.delete(s.prefix);
       deps.audit.record({
         endpoint: "/session",
         level: "prod",
@@ -245,6 +254,25 @@ export function createProdService(deps: ProdDeps): ProdService {
         scopes: s.scopes,
         project: s.project,
         session: s.prefix,
+      });
+    },
+    recordRefusal(id, report) {
+      const s = session(id);
+      const n = (refusals.get(s.prefix) ?? 0) + 1;
+      refusals.set(s.prefix, n);
+      if (n > MAX_REFUSALS_PER_SESSION + 1) return;
+      deps.audit.record({
+        endpoint: "/session/refusal",
+        level: "prod",
+        result: "refused",
+        email: s.email,
+        project: s.project,
+        session: s.prefix,
+        caller_pid: report.pid,
+        caller_command: report.command,
+        refusal: n > MAX_REFUSALS_PER_SESSION
+          ? `more than ${MAX_REFUSALS_PER_SESSION} refusals in this session; further ones are not logged`
+          : report.reason,
       });
     },
     async sessionToken(id, ask, signal) {

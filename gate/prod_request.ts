@@ -5,8 +5,13 @@
  */
 import { redactArgv } from "../shared/argv_redact.ts";
 import { GateError } from "../shared/errors.ts";
-import { APPROVAL_CODE_PATTERN, DEFAULT_SCOPES, LIMITS } from "../shared/protocol.ts";
-import { stripUnsafeChars } from "../shared/redact.ts";
+import {
+  APPROVAL_CODE_PATTERN,
+  DEFAULT_SCOPES,
+  LIMITS,
+  type RefusalReport,
+} from "../shared/protocol.ts";
+import { sanitizeMessage, stripUnsafeChars } from "../shared/redact.ts";
 import { validateProject, validateScopes } from "./params.ts";
 
 /** A prod request the gate is willing to show a human. */
@@ -111,4 +116,37 @@ export function parseProdRequest(
     code = body.code;
   }
   return { command, notes, reason, project, scopes, ttlSeconds, code };
+}
+
+/**
+ * Parses a refusal report from with-prod. It comes from the container, so
+ * every field is checked and bounded before it reaches the audit log.
+ */
+export function parseRefusalReport(body: Record<string, unknown>): RefusalReport {
+  for (const key of Object.keys(body)) {
+    if (key !== "pid" && key !== "command" && key !== "reason") {
+      throw new GateError(
+        "bad_request",
+        `unknown field ${JSON.stringify(key.slice(0, 40))}; allowed: pid, command, reason`,
+      );
+    }
+  }
+  const { pid, command, reason } = body;
+  if (
+    pid !== null &&
+    !(Number.isSafeInteger(pid) && (pid as number) >= 1 && (pid as number) <= 4194304)
+  ) {
+    throw new GateError("bad_request", "pid must be a process id (1 to 4194304) or null");
+  }
+  if (command !== null && (typeof command !== "string" || command.length > 64)) {
+    throw new GateError("bad_request", "command must be a string of at most 64 characters or null");
+  }
+  if (typeof reason !== "string" || reason.length > 200) {
+    throw new GateError("bad_request", "reason must be a string of at most 200 characters");
+  }
+  return {
+    pid: pid as number | null,
+    command: command === null ? null : sanitizeMessage(command as string, 64),
+    reason: sanitizeMessage(reason, 200),
+  };
 }

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { isGateError } from "../shared/errors.ts";
-import { parseProdRequest } from "./prod_request.ts";
+import { parseProdRequest, parseRefusalReport } from "./prod_request.ts";
 
 const limits = { maxTtlSeconds: 3600, defaultProject: undefined };
 
@@ -17,6 +17,34 @@ Deno.test("parseProdRequest() refuses a code that is not ABC-DEF of the code alp
       () => parseProdRequest({ code }, limits),
       (e: unknown) => isGateError(e, "bad_request") && /approval code/.test(e.message),
       JSON.stringify(code),
+    );
+  }
+});
+
+Deno.test("parseRefusalReport() bounds and sanitises what with-prod reports", () => {
+  assert.deepEqual(
+    parseRefusalReport({ pid: 12, command: "cu\u202erl", reason: "not\na descendant" }),
+    { pid: 12, command: "curl", reason: "not a descendant" },
+  );
+  assert.deepEqual(parseRefusalReport({ pid: null, command: null, reason: "gone" }), {
+    pid: null,
+    command: null,
+    reason: "gone",
+  });
+  for (
+    const bad of [
+      { pid: -1, command: null, reason: "x" },
+      { pid: 1.5, command: null, reason: "x" },
+      { pid: 1, command: "x".repeat(65), reason: "x" },
+      { pid: 1, command: null, reason: "x".repeat(201) },
+      { pid: 1, command: null },
+      { pid: 1, command: null, reason: "x", extra: true },
+    ]
+  ) {
+    assert.throws(
+      () => parseRefusalReport(bad),
+      (err: unknown) => isGateError(err, "bad_request"),
+      JSON.stringify(bad),
     );
   }
 });

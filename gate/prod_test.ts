@@ -4,7 +4,7 @@ import type { ApprovalRequest, Approver } from "./approval/types.ts";
 import type { AuditEntry, AuditLog } from "./audit.ts";
 import type { GoogleApi } from "./google_api.ts";
 import type { IdentityService } from "./identity.ts";
-import { createProdService, type ProdDeps } from "./prod.ts";
+import { createProdService, MAX_REFUSALS_PER_SESSION, type ProdDeps } from "./prod.ts";
 import type { ParsedProdRequest } from "./prod_request.ts";
 import { createSessionStore } from "./sessions.ts";
 
@@ -211,4 +211,26 @@ Deno.test("a one-off prod token needs its own approval and is minted for its ttl
   assert.equal(t.token, "prod-1");
   assert.equal(asked[0]?.kind, "token");
   assert.deepEqual(minted, [{ sa: PROD_SA, lifetime: 300 }]);
+});
+
+Deno.test("refusals reported by with-prod are audited per session, bounded, and need a live session", async () => {
+  const { prod, audit } = setup(APPROVE);
+  const s = await prod.openSession(REQ, signal);
+  for (let i = 0; i < MAX_REFUSALS_PER_SESSION + 10; i++) {
+    prod.recordRefusal(s.session_id, { pid: 4242, command: "curl", reason: "not a descendant" });
+  }
+  const lines = audit.entries.filter((e) => e.result === "refused");
+  // Every reported refusal up to the cap, then one line saying the rest is not logged.
+  assert.equal(lines.length, MAX_REFUSALS_PER_SESSION + 1);
+  assert.deepEqual(
+    { pid: lines[0]!.caller_pid, command: lines[0]!.caller_command, refusal: lines[0]!.refusal },
+    { pid: 4242, command: "curl", refusal: "not a descendant" },
+  );
+  assert.equal(lines[0]!.session, s.session_id.slice(0, 8));
+  assert.match(lines.at(-1)!.refusal ?? "", /further ones are not logged/);
+  prod.revokeSession(s.session_id);
+  assert.throws(
+    () => prod.recordRefusal(s.session_id, { pid: 1, command: null, reason: "x" }),
+    (err: unknown) => err instanceof GateError && err.code === "session_not_found",
+  );
 });

@@ -22,7 +22,7 @@ import type { AuditEntry, AuditLog } from "./audit.ts";
 import type { IdentityService } from "./identity.ts";
 import { allowOnly, parseIntParam, parseScopes, readJsonBody, validateProject } from "./params.ts";
 import type { ProdService } from "./prod.ts";
-import { parseProdRequest } from "./prod_request.ts";
+import { parseProdRequest, parseRefusalReport } from "./prod_request.ts";
 import { validateSessionId } from "./sessions.ts";
 import type { DevTokenMinter, DevTokenRequest } from "./tokens.ts";
 
@@ -288,6 +288,12 @@ export function createGateHandler(
         defaultProject: deps.defaultProject,
       });
       return jsonResponse(await deps.prod.openSession(parsed, approvalSignal(signal())));
+    },
+    "/session/refusal": async (req, url) => {
+      allowOnly(url.searchParams, ["id"]);
+      const id = validateSessionId(url.searchParams.get("id"));
+      deps.prod.recordRefusal(id, parseRefusalReport(await readJsonBody(req, 2048)));
+      return jsonResponse({ status: "recorded" });
     },
   };
 

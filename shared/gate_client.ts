@@ -14,6 +14,7 @@ import {
   type ProjectNumberResponse,
   PROTOCOL_HEADER,
   PROTOCOL_VERSION,
+  type RefusalReport,
   type SessionResponse,
   SOCKET_HOST,
   type TokenResponse,
@@ -57,6 +58,8 @@ export interface GateClient {
   createSession(req: ProdRequest, opts?: CallOptions): Promise<SessionResponse>;
   getSession(id: string, opts?: CallOptions): Promise<SessionResponse>;
   deleteSession(id: string, opts?: CallOptions): Promise<void>;
+  /** Reports a caller refused by with-prod's proxy, for the host's audit log. */
+  reportRefusal(id: string, report: RefusalReport, opts?: CallOptions): Promise<void>;
   close(): void;
 }
 
@@ -247,6 +250,9 @@ export function createGateClient(options: GateClientOptions): GateClient {
     getSession: (id, opts) => call("GET", `/session${query({ id })}`, undefined, opts),
     deleteSession: async (id, opts) => {
       await call("DELETE", `/session${query({ id })}`, undefined, opts);
+    },
+    reportRefusal: async (id, report, opts) => {
+      await call("POST", `/session/refusal${query({ id })}`, report, opts);
     },
     // Nothing is held between calls; kept so callers need not know that.
     close: () => {},

@@ -92,6 +92,20 @@ export interface SessionResponse {
   service_account: string;
 }
 
+/**
+ * What with-prod reports when its temporary proxy refuses a caller that is
+ * not in the wrapped process tree, so the refusal lands in the host's audit
+ * log. Authenticated by the session id; every field is bounded by the gate.
+ */
+export interface RefusalReport {
+  /** The refused process, when it could be found. */
+  pid: number | null;
+  /** Its command name (`/proc/<pid>/comm`), when known. */
+  command: string | null;
+  /** Why it was refused, e.g. "not a descendant of the wrapped command". */
+  reason: string;
+}
+
 /** Body limits the gate enforces (and clients respect). */
 export const LIMITS: Readonly<{
   maxBodyBytes: number;

@@ -30,6 +30,8 @@ interface AuditLine {
   endpoint: string;
   result: string;
   session?: string;
+  caller_command?: string | null;
+  refusal?: string;
 }
 
 function readAudit(stack: Stack): AuditLine[] {
@@ -320,6 +322,17 @@ Deno.test("with-prod: only the wrapped process tree may use the temporary proxy"
   ], { command: "curl" });
   assert.equal(outside.stdout, "403");
   await p.waitFor(/refused a connection to the prod metadata proxy/);
+  // The refusal is also in the host's audit log, against the session.
+  let refused: AuditLine | undefined;
+  for (let i = 0; i < 50 && !refused; i++) {
+    refused = readAudit(stack).find((l) => l.result === "refused");
+    if (!refused) await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.ok(refused, `no "refused" line in the gate's audit log:\n${stack.logs()}`);
+  assert.equal(refused.endpoint, "/session/refusal");
+  assert.equal(refused.caller_command, "curl");
+  const granted = readAudit(stack).find((l) => l.endpoint === "/session" && l.result === "granted");
+  assert.equal(refused.session, granted?.session);
   Deno.writeTextFileSync(done, "");
   assert.equal(await finish(p, stack), 0, p.output());
   Deno.removeSync(workDir, { recursive: true });

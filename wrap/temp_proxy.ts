@@ -142,6 +142,19 @@ export async function startTempProxy(options: TempProxyOptions): Promise<TempPro
         client_port: key.client.port,
         reason: verdict.reason,
       });
+      // And in the host's audit log: the gate records it against the session
+      // (bounded per session there). Fire and forget: the refusal stands
+      // whether or not the report arrives.
+      const open = session();
+      if (open) {
+        gate.reportRefusal(open.id, {
+          pid: verdict.pid ?? null,
+          command: verdict.comm ?? null,
+          reason: verdict.reason,
+        }, { timeoutMs: 2000 }).catch((err) =>
+          log.debug("could not report the refusal to the gate", { error: String(err) })
+        );
+      }
     }
     return verdict.allowed;
   };
