@@ -12,7 +12,7 @@ export function replaceSection(text: string, name: string, body: string): string
   const close = `<!-- /section:${name} -->`;
   const a = text.indexOf(open);
   const b = text.indexOf(close);
-  if (a < 0 || b < a) throw new Error(`README.md has no section ${name}`);
+  if (a < 0 || b < a) throw new Error(`no section ${name} in this file`);
   return `${text.slice(0, a + open.length)}\n${body.trim()}\n${text.slice(b)}`;
 }
 
@@ -76,19 +76,57 @@ export async function generatedSections(): Promise<Record<string, string>> {
   return { "config-keys": configKeysMarkdown(), permissions: markdownTable() };
 }
 
-if (import.meta.main) {
-  const path = new URL("../README.md", import.meta.url).pathname;
-  const text = Deno.readTextFileSync(path);
-  let next = text;
-  for (const [name, body] of Object.entries(await generatedSections())) {
-    next = replaceSection(next, name, body);
+/** README.md and every page under docs/: where generated sections may live. */
+export function docFiles(root: string): string[] {
+  const pages = [...Deno.readDirSync(`${root}/docs`)]
+    .filter((e) => e.isFile && e.name.endsWith(".md"))
+    .map((e) => `${root}/docs/${e.name}`)
+    .sort();
+  return [`${root}/README.md`, ...pages];
+}
+
+/**
+ * Every generated section refreshed in whichever file holds it. A section
+ * that no file holds, or that two files hold, is an error: the table would
+ * silently go stale or disagree with itself.
+ */
+export async function refreshDocs(
+  root: string,
+): Promise<Map<string, { before: string; after: string }>> {
+  const files = new Map<string, { before: string; after: string }>();
+  for (const path of docFiles(root)) {
+    const text = Deno.readTextFileSync(path);
+    files.set(path, { before: text, after: text });
   }
+  for (const [name, body] of Object.entries(await generatedSections())) {
+    const holders = [...files.entries()].filter(([, f]) =>
+      sectionBody(f.after, name) !== undefined
+    );
+    if (holders.length !== 1) {
+      throw new Error(
+        `section ${name} must be in exactly one of README.md, docs/*.md (found ${holders.length})`,
+      );
+    }
+    const [, f] = holders[0]!;
+    f.after = replaceSection(f.after, name, body);
+  }
+  return files;
+}
+
+if (import.meta.main) {
+  const root = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
+  const files = await refreshDocs(root);
+  const stale = [...files.entries()].filter(([, f]) => f.after !== f.before);
   if (Deno.args.includes("--write")) {
-    if (next !== text) Deno.writeTextFileSync(path, next);
-    console.error(next === text ? "readme: up to date" : "readme: generated sections refreshed");
-  } else if (next !== text) {
+    for (const [path, f] of stale) Deno.writeTextFileSync(path, f.after);
     console.error(
-      "readme: README.md's generated sections are stale; run: deno run -A scripts/readme.ts --write",
+      stale.length === 0 ? "readme: up to date" : "readme: generated sections refreshed",
+    );
+  } else if (stale.length > 0) {
+    console.error(
+      `readme: generated sections are stale in ${
+        stale.map(([p]) => p.slice(root.length + 1)).join(", ")
+      }; run: deno run -A scripts/readme.ts --write`,
     );
     Deno.exit(1);
   }

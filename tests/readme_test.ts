@@ -1,15 +1,13 @@
 /** The README's generated sections are the same data as the code. */
 import assert from "node:assert/strict";
-import { configKeysMarkdown, generatedSections, sectionBody } from "../scripts/readme.ts";
+import { configKeysMarkdown, refreshDocs } from "../scripts/readme.ts";
 import { ROOT } from "./_utils.ts";
 import { CONFIG_SCHEMA } from "../shared/config.ts";
 import { markdownTable, PERMISSIONS } from "../scripts/build.ts";
 
-const README = Deno.readTextFileSync(`${ROOT}/README.md`);
-
-Deno.test("README: every generated section matches the code (refresh: deno run -A scripts/readme.ts --write)", async () => {
-  for (const [name, body] of Object.entries(await generatedSections())) {
-    assert.equal(sectionBody(README, name), body.trim(), `README section ${name} is stale`);
+Deno.test("docs: every generated section matches the code (refresh: deno run -A scripts/readme.ts --write)", async () => {
+  for (const [path, f] of await refreshDocs(ROOT)) {
+    assert.equal(f.before, f.after, `${path}: a generated section is stale`);
   }
 });
 

@@ -36,6 +36,19 @@ export function formatDuration(totalSeconds: number): string {
   return `${s} s`;
 }
 
+/**
+ * What an approval really hands on, stated where the human decides: the
+ * command line is advisory, so whatever the approved process tree runs gets
+ * the access, and a container with this display could answer for you.
+ */
+export const BOUNDARY_NOTES: readonly string[] = [
+  "Know before you allow:",
+  "  - everything this command starts gets this access: scripts the agent can edit, and relays",
+  "    (kubectl proxy/port-forward, cloud-sql-proxy, IAP tunnels) hand it on to anyone they serve;",
+  "  - the project is the caller's default, not a boundary: tokens work wherever the account can;",
+  "  - if a container can use this display it can click Allow itself: never share your X/Wayland.",
+];
+
 /** A one-line title for the request (with the code: the first thing to compare). */
 export function requestTitle(req: ApprovalRequest): string {
   const code = req.code === undefined ? "no code" : `code ${stripUnsafeChars(req.code)}`;
@@ -138,6 +151,7 @@ export function describeRequest(req: ApprovalRequest, options: DescribeOptions =
     lines.push("Caps applied (512 arguments, 2000 characters each, 32 KiB in total):");
     for (const n of notes.slice(0, options.maxCommandLines ?? Infinity)) lines.push(`  - ${n}`);
   }
+  lines.push(...BOUNDARY_NOTES);
   lines.push(`Request:   ${clean(req.id)}`);
   const maxChars = options.maxLineChars;
   return maxChars === undefined ? lines : lines.map((l) => cut(l, maxChars));

@@ -82,3 +82,12 @@ Deno.test("requestSummary() repeats project, scopes, lifetime, code and id in on
   const { code: _, ...without } = BASE;
   assert.match(requestSummary(without), /code none,/);
 });
+
+Deno.test("describeRequest() states what an approval really hands on (relays, project, display)", () => {
+  const text = describeRequest(BASE).join("\n");
+  assert.match(text, /\(kubectl proxy\/port-forward, cloud-sql-proxy, IAP tunnels\)/);
+  assert.match(text, /project is the caller's default, not a boundary/);
+  assert.match(text, /never share your X\/Wayland/);
+  // Before the request id, so a capped listing still shows them above the question.
+  assert.ok(text.indexOf("Know before you allow") < text.indexOf("Request:"));
+});
