@@ -566,3 +566,36 @@ Deno.test("least privilege: with-prod is --allow-all by design, and the table sa
   // Deno; the README's permission table states it. No refusal test exists for it.
   assert.deepEqual(templatesFor("with-prod"), ["--allow-all"]);
 });
+
+Deno.test({
+  name:
+    "least privilege: gcp-gate doctor may read (never write) its service file; the daemon may not",
+  ignore: !hasLauncher("gcp-gate") || Deno.build.os !== "linux",
+  fn: async () => {
+    await using home = tempDir();
+    const h = home.path;
+    const config = `${h}/gate.toml`;
+    Deno.writeTextFileSync(config, `socket_path = "${h}/run/gcp-gate/gate.sock"\n`);
+    const unit = `${h}/.config/systemd/user/gcp-gate.service`;
+    Deno.mkdirSync(`${h}/.config/systemd/user`, { recursive: true });
+    Deno.writeTextFileSync(unit, "[Service]\n");
+    const checks = (readable: boolean): Expectation[] => [
+      { name: "read its service file", check: { op: "read", path: unit }, refused: !readable },
+      { name: "write its service file", check: { op: "write", path: unit }, refused: true },
+      {
+        name: "write beside the service file",
+        check: { op: "write", path: `${h}/.config/systemd/user/other.service` },
+        refused: true,
+      },
+      { name: "read ~/.config", check: { op: "readDir", path: `${h}/.config` }, refused: true },
+      ...OFF_HOST_REFUSED,
+      { name: "run systemctl", check: { op: "run", cmd: "/usr/bin/systemctl" }, refused: true },
+    ];
+    const { flags } = await proveRole("gcp-gate", ["doctor", "--config", config], baseEnv(h), [
+      ...checks(true),
+    ]);
+    assert.ok(flags.some((f) => f.startsWith("--allow-read=") && f.includes(unit)));
+    const daemon = await proveRole("gcp-gate", ["--config", config], baseEnv(h), checks(false));
+    assert.ok(!daemon.flags.some((f) => f.includes(unit)), "the daemon got its unit file");
+  },
+});
