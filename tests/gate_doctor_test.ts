@@ -313,3 +313,14 @@ Deno.test("gcp-gate doctor: an installed unit with no gate answering warns how t
   assert.match(c.message, /installed at .* but no gate answers/);
   assert.equal(c.fix, "systemctl --user daemon-reload && systemctl --user enable --now gcp-gate");
 });
+
+Deno.test("gcp-gate doctor: an invalid config stops before any check with exit 2 and one line", async () => {
+  await using home = tempDir();
+  const h = home.path;
+  Deno.writeTextFileSync(`${h}/gate.toml`, `approval_methods = "carrier-pigeon"\n`);
+  const res = await run("gcp-gate", ["doctor", "--config", `${h}/gate.toml`], { env: baseEnv(h) });
+  assert.equal(res.code, 2);
+  assert.equal(res.stdout, "");
+  assert.match(res.stderr, /^gcp-gate: config file .*gate\.toml: "approval_methods" must be/);
+  assert.doesNotMatch(res.stderr, /\n.*at /, "no stack trace");
+});
