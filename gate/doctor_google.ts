@@ -5,7 +5,7 @@
  * report names kinds and lifetimes only.
  */
 import type { Config } from "../shared/config.ts";
-import { type CheckResult, fail, pass, warn } from "../shared/doctor_report.ts";
+import { type CheckResult, fail, pass, shellArg, warn } from "../shared/doctor_report.ts";
 import { isGateError } from "../shared/errors.ts";
 import { reloginHint } from "./adc.ts";
 import type { CredentialProvider } from "./credentials.ts";
@@ -48,8 +48,10 @@ export function grantTokenCreator(sa: string, state: { type?: string; email?: st
   const kind = state.type === "authorized_user" || state.type === undefined
     ? "user"
     : "serviceAccount";
-  const member = state.email ? `${kind}:${state.email}` : "user:<your-email>";
-  return `gcloud iam service-accounts add-iam-policy-binding ${sa} --member=${member} --role=roles/iam.serviceAccountTokenCreator`;
+  const member = state.email ? shellArg(`${kind}:${state.email}`) : "user:<your-email>";
+  return `gcloud iam service-accounts add-iam-policy-binding ${
+    shellArg(sa)
+  } --member=${member} --role=roles/iam.serviceAccountTokenCreator`;
 }
 
 /** The Google checks, in report order, sharing what they learn. */
@@ -170,7 +172,7 @@ export function googleChecks(
             "dev-account",
             "no service_account configured: every dev token is refused",
             `echo 'service_account = "dev@<project>.iam.gserviceaccount.com"' >> ${
-              config.config_path ?? "~/.config/gcp-gate/config.toml"
+              config.config_path ? shellArg(config.config_path) : "~/.config/gcp-gate/config.toml"
             }`,
           ));
         }

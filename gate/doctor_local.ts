@@ -5,7 +5,7 @@
  * chmod-ed or started.
  */
 import type { Config } from "../shared/config.ts";
-import { type CheckResult, fail, pass, warn } from "../shared/doctor_report.ts";
+import { type CheckResult, fail, pass, shellArg, warn } from "../shared/doctor_report.ts";
 import type { HealthResponse } from "../shared/protocol.ts";
 import { type PathFacts, socketDirProblem, socketFileProblem } from "../shared/socket_mode.ts";
 import { sharesMountedDir } from "./admin_server.ts";
@@ -218,7 +218,7 @@ export function checkService(config: Config, deps: LocalCheckDeps, running: bool
     return warn(
       "service",
       `${path} does not use this config (${config.config_file})`,
-      `gcp-gate install-service --yes --config ${config.config_file}`,
+      `gcp-gate install-service --yes --config ${shellArg(config.config_file)}`,
     );
   }
   if (!running) {
@@ -226,7 +226,7 @@ export function checkService(config: Config, deps: LocalCheckDeps, running: bool
       "service",
       `installed at ${path}, but no gate answers on ${config.socket_path}`,
       deps.os === "darwin"
-        ? `launchctl bootstrap gui/$(id -u) ${path}`
+        ? `launchctl bootstrap gui/$(id -u) ${shellArg(path)}`
         : "systemctl --user daemon-reload && systemctl --user enable --now gcp-gate",
     );
   }

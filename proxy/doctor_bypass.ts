@@ -9,7 +9,7 @@
  * only paths and variable names are ever reported, never contents or values.
  */
 import type { CheckResult } from "../shared/doctor_report.ts";
-import { fail, pass, warn } from "../shared/doctor_report.ts";
+import { fail, pass, shellArg, warn } from "../shared/doctor_report.ts";
 import type { RawAnswer } from "../shared/raw_http.ts";
 import type { PathFacts } from "../shared/socket_mode.ts";
 import { CLOUDSDK_AUTH_ENV, CREDENTIAL_ENV, gcloudConfigDir } from "./doctor_scopes.ts";
@@ -126,7 +126,9 @@ export function checkGcloudFiles(
         `${
           adc.join(", ")
         }: an ADC file in the container takes precedence over the metadata server in every library`,
-        `rm ${adc.join(" ")} (if it is mounted from the host, remove that mount instead)`,
+        `rm ${
+          adc.map(shellArg).join(" ")
+        } (if it is mounted from the host, remove that mount instead)`,
       )
       : pass(
         "adc-file",
@@ -138,7 +140,9 @@ export function checkGcloudFiles(
         `gcloud credential store present (${
           store.join(", ")
         }): gcloud uses a logged-in account before the metadata server`,
-        `rm -rf ${store.join(" ")} (if mounted from the host, remove that mount instead)`,
+        `rm -rf ${
+          store.map(shellArg).join(" ")
+        } (if mounted from the host, remove that mount instead)`,
       )
       : pass(
         "gcloud-credentials",
@@ -249,6 +253,8 @@ export function checkKeyFiles(
     } (key or refresh token) in ${scope}: ${shown.join(", ")}${
       found.length > shown.length ? ", …" : ""
     }`,
-    `move ${found.length > 1 ? "them" : "it"} out of the container: rm ${shown.join(" ")}`,
+    `move ${found.length > 1 ? "them" : "it"} out of the container: rm ${
+      shown.map(shellArg).join(" ")
+    }`,
   );
 }

