@@ -79,7 +79,6 @@ function realDeps(config: Config): GateDoctorDeps {
       stamp: statStamp,
       hostname,
     }),
-    hostname,
     fetch: (input, init) => fetch(input, init),
     now: Date.now,
     lstat: lstatFacts,

@@ -7,7 +7,6 @@
 import type { Config } from "../shared/config.ts";
 import { type CheckResult, fail, pass, shellArg, warn } from "../shared/doctor_report.ts";
 import { isGateError } from "../shared/errors.ts";
-import { reloginHint } from "./adc.ts";
 import type { CredentialProvider } from "./credentials.ts";
 import type { FetchFn, GoogleApi } from "./google_api.ts";
 
@@ -15,7 +14,6 @@ import type { FetchFn, GoogleApi } from "./google_api.ts";
 export interface GoogleCheckDeps {
   readonly api: GoogleApi;
   readonly credentials: CredentialProvider;
-  readonly hostname: () => string;
   /** For the clock check only (no credential is sent). */
   readonly fetch: FetchFn;
   readonly now: () => number;
@@ -54,144 +52,147 @@ export function grantTokenCreator(sa: string, state: { type?: string; email?: st
   } --member=${member} --role=roles/iam.serviceAccountTokenCreator`;
 }
 
+/** What each Google check gets: config, collaborators, and what earlier checks learnt. */
+interface Ctx {
+  readonly config: Config;
+  readonly deps: GoogleCheckDeps;
+  readonly state: AdcState;
+}
+
+/** doctor runs on the host, so the fix is the plain command (no "run on the host" prefix). */
+const RELOGIN = "gcloud auth application-default login";
+
+function checkAdcFile({ deps, state }: Ctx): CheckResult {
+  try {
+    const cred = deps.credentials.current();
+    state.type = cred.type;
+    if (cred.email) state.email = cred.email;
+    return pass("adc", `${cred.path} (${cred.type})`);
+  } catch (err) {
+    return fail("adc", firstLine(err), RELOGIN);
+  }
+}
+
+/** A real refresh at the token endpoint: a file that parses may still be revoked. */
+async function checkRefresh({ config, deps, state }: Ctx): Promise<CheckResult> {
+  const id = "adc-refresh";
+  if (!state.type) return fail(id, "not checked: no usable ADC file", RELOGIN);
+  try {
+    const t = await deps.credentials.token();
+    state.token = t.token;
+    return pass(
+      id,
+      `refreshed at ${new URL(config.endpoints.oauth2).host}: an access token valid ${
+        minutes(t.expiresAt - deps.now())
+      }`,
+    );
+  } catch (err) {
+    if (isGateError(err, "credentials_expired")) return fail(id, firstLine(err), RELOGIN);
+    return fail(
+      id,
+      firstLine(err),
+      `check the network and endpoints.oauth2 (${config.endpoints.oauth2})`,
+    );
+  }
+}
+
+async function checkEngineer({ deps, state }: Ctx): Promise<CheckResult> {
+  if (state.email) return pass("engineer", state.email);
+  if (!state.token) return fail("engineer", "not checked: the ADC did not refresh", RELOGIN);
+  try {
+    state.email = await deps.api.tokenEmail(state.token);
+    return pass("engineer", state.email);
+  } catch (err) {
+    return warn(
+      "engineer",
+      `unknown (${firstLine(err)}); metadata clients asking for the email get an error`,
+      RELOGIN,
+    );
+  }
+}
+
+/** Mints a short token for `sa` and drops it: the only proof that impersonation works. */
+async function checkImpersonation(
+  { config, deps, state }: Ctx,
+  id: "dev-account" | "prod-account",
+  sa: string,
+): Promise<CheckResult> {
+  const role = id === "dev-account" ? "dev account" : "prod account";
+  if (!state.token) return fail(id, `${role} ${sa}: not checked, the ADC did not refresh`, RELOGIN);
+  try {
+    const t = await deps.api.generateAccessToken(
+      state.token,
+      sa,
+      [CLOUD_PLATFORM],
+      PROBE_TOKEN_SECONDS,
+    );
+    return pass(
+      id,
+      `${role} ${sa} can be impersonated (a ${
+        minutes(t.expiresAt - deps.now())
+      } token was minted and discarded)`,
+    );
+  } catch (err) {
+    const status = isGateError(err) ? err.status : 0;
+    if (status === 403) {
+      return fail(
+        id,
+        `${state.email ?? "your ADC principal"} may not mint tokens for ${role} ${sa}: ${
+          firstLine(err)
+        }`,
+        grantTokenCreator(sa, state),
+      );
+    }
+    if (status === 404) {
+      const key = id === "dev-account" ? "service_account" : "prod_service_account";
+      return fail(
+        id,
+        `${role} ${sa} does not exist: ${firstLine(err)}`,
+        `correct ${key} in ${config.config_path ?? "your config"}`,
+      );
+    }
+    return fail(
+      id,
+      `${role} ${sa}: ${firstLine(err)}`,
+      "check the network and [endpoints], then re-run gcp-gate doctor",
+    );
+  }
+}
+
+function checkDevAccount(ctx: Ctx): Promise<CheckResult> {
+  const sa = ctx.config.service_account;
+  if (sa) return checkImpersonation(ctx, "dev-account", sa);
+  const file = ctx.config.config_path
+    ? shellArg(ctx.config.config_path)
+    : "~/.config/gcp-gate/config.toml";
+  return Promise.resolve(fail(
+    "dev-account",
+    "no service_account configured: every dev token is refused",
+    `echo 'service_account = "dev@<project>.iam.gserviceaccount.com"' >> ${file}`,
+  ));
+}
+
+function checkProdAccount(ctx: Ctx): Promise<CheckResult> {
+  const sa = ctx.config.prod_service_account;
+  if (sa) return checkImpersonation(ctx, "prod-account", sa);
+  return Promise.resolve(pass(
+    "prod-account",
+    "no prod_service_account: approved prod sessions use your own ADC's tokens",
+  ));
+}
+
 /** The Google checks, in report order, sharing what they learn. */
 export function googleChecks(
   config: Config,
   deps: GoogleCheckDeps,
 ): { id: string; run: () => Promise<CheckResult> }[] {
-  const state: AdcState = {};
-  const relogin = reloginHint(deps.hostname());
-  const relogFix = relogin.replace(/^run on the host [^:]+: /, "");
-
-  async function impersonate(id: string, sa: string, role: string): Promise<CheckResult> {
-    if (!state.token) {
-      return fail(id, `${role} ${sa}: not checked, the ADC did not refresh`, relogFix);
-    }
-    try {
-      const t = await deps.api.generateAccessToken(
-        state.token,
-        sa,
-        [CLOUD_PLATFORM],
-        PROBE_TOKEN_SECONDS,
-      );
-      return pass(
-        id,
-        `${role} ${sa} can be impersonated (a ${
-          minutes(t.expiresAt - deps.now())
-        } token was minted and discarded)`,
-      );
-    } catch (err) {
-      if (isGateError(err) && err.status === 403) {
-        return fail(
-          id,
-          `${state.email ?? "your ADC principal"} may not mint tokens for ${role} ${sa}: ${
-            firstLine(err)
-          }`,
-          grantTokenCreator(sa, state),
-        );
-      }
-      if (isGateError(err) && err.status === 404) {
-        return fail(
-          id,
-          `${role} ${sa} does not exist: ${firstLine(err)}`,
-          `check ${role === "dev account" ? "service_account" : "prod_service_account"} in ${
-            config.config_path ?? "your config"
-          }`,
-        );
-      }
-      return fail(
-        id,
-        `${role} ${sa}: ${firstLine(err)}`,
-        "check the network and [endpoints], then re-run gcp-gate doctor",
-      );
-    }
-  }
-
+  const ctx: Ctx = { config, deps, state: {} };
   return [
-    {
-      id: "adc",
-      run: () => {
-        try {
-          const cred = deps.credentials.current();
-          state.type = cred.type;
-          if (cred.email) state.email = cred.email;
-          return Promise.resolve(pass("adc", `${cred.path} (${cred.type})`));
-        } catch (err) {
-          return Promise.resolve(fail("adc", firstLine(err), relogFix));
-        }
-      },
-    },
-    {
-      id: "adc-refresh",
-      run: async () => {
-        if (!state.type) return fail("adc-refresh", "not checked: no usable ADC file", relogFix);
-        try {
-          const t = await deps.credentials.token();
-          state.token = t.token;
-          return pass(
-            "adc-refresh",
-            `refreshed at ${new URL(config.endpoints.oauth2).host}: an access token valid ${
-              minutes(t.expiresAt - deps.now())
-            }`,
-          );
-        } catch (err) {
-          if (isGateError(err, "credentials_expired")) {
-            return fail("adc-refresh", firstLine(err), relogFix);
-          }
-          return fail(
-            "adc-refresh",
-            firstLine(err),
-            `check the network and endpoints.oauth2 (${config.endpoints.oauth2})`,
-          );
-        }
-      },
-    },
-    {
-      id: "engineer",
-      run: async () => {
-        if (state.email) return pass("engineer", state.email);
-        if (!state.token) return fail("engineer", "not checked: the ADC did not refresh", relogFix);
-        try {
-          state.email = await deps.api.tokenEmail(state.token);
-          return pass("engineer", state.email);
-        } catch (err) {
-          return warn(
-            "engineer",
-            `unknown (${firstLine(err)}); metadata clients asking for the email get an error`,
-            "gcloud auth application-default login",
-          );
-        }
-      },
-    },
-    {
-      id: "dev-account",
-      run: () => {
-        const sa = config.service_account;
-        if (!sa) {
-          return Promise.resolve(fail(
-            "dev-account",
-            "no service_account configured: every dev token is refused",
-            `echo 'service_account = "dev@<project>.iam.gserviceaccount.com"' >> ${
-              config.config_path ? shellArg(config.config_path) : "~/.config/gcp-gate/config.toml"
-            }`,
-          ));
-        }
-        return impersonate("dev-account", sa, "dev account");
-      },
-    },
-    {
-      id: "prod-account",
-      run: () => {
-        const sa = config.prod_service_account;
-        if (!sa) {
-          return Promise.resolve(pass(
-            "prod-account",
-            "no prod_service_account: approved prod sessions use your own ADC's tokens",
-          ));
-        }
-        return impersonate("prod-account", sa, "prod account");
-      },
-    },
+    { id: "adc", run: () => Promise.resolve(checkAdcFile(ctx)) },
+    { id: "adc-refresh", run: () => checkRefresh(ctx) },
+    { id: "engineer", run: () => checkEngineer(ctx) },
+    { id: "dev-account", run: () => checkDevAccount(ctx) },
+    { id: "prod-account", run: () => checkProdAccount(ctx) },
     { id: "clock", run: () => checkClock(config, deps) },
   ];
 }

@@ -324,3 +324,36 @@ Deno.test("gcp-gate doctor: an invalid config stops before any check with exit 2
   assert.match(res.stderr, /^gcp-gate: config file .*gate\.toml: "approval_methods" must be/);
   assert.doesNotMatch(res.stderr, /\n.*at /, "no stack trace");
 });
+
+Deno.test("gcp-gate doctor: a dev account that does not exist fails and names the key", async () => {
+  await using home = tempDir();
+  await using fake = await startFakeGoogle();
+  const h = home.path;
+  const config = setup(h, fake);
+  Deno.writeTextFileSync(
+    config,
+    Deno.readTextFileSync(config).replace(DEV_SA, "dev@example.com"),
+  );
+  const d = await doctor(h, fake);
+  const c = d.check("dev-account");
+  assert.equal(c.status, "FAIL", d.text);
+  assert.match(c.message, /does not exist/);
+  assert.equal(c.fix, `correct service_account in ${config}`);
+});
+
+Deno.test("gcp-gate doctor: Google unreachable fails the refresh and cannot measure the clock", async () => {
+  await using home = tempDir();
+  await using fake = await startFakeGoogle();
+  const h = home.path;
+  const config = setup(h, fake);
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const dead = `http://127.0.0.1:${l.addr.port}`;
+  l.close();
+  Deno.writeTextFileSync(config, Deno.readTextFileSync(config).replaceAll(fake.base, dead));
+  const d = await doctor(h, fake);
+  assert.equal(d.check("adc-refresh").status, "FAIL", d.text);
+  assert.match(d.check("adc-refresh").message, /cannot reach/);
+  assert.match(d.check("adc-refresh").fix!, /check the network and endpoints\.oauth2/);
+  assert.equal(d.check("clock").status, "WARN");
+  assert.equal(d.code, 1);
+});
