@@ -10,6 +10,7 @@ export const GATE_CLI: CliSpec = {
     "pending                   list prod requests waiting in the approval queue",
     "approve <id> [--yes]      approve a queued prod request (asks you to type yes)",
     "deny <id>                 deny a queued prod request",
+    "doctor [--json]           check this host's setup (exit 0 pass, 1 fail, 3 warnings)",
   ],
   extras: {
     print: {
@@ -20,6 +21,7 @@ export const GATE_CLI: CliSpec = {
       type: "boolean",
       help: "install-service: replace an existing service file; approve: skip typing yes",
     },
+    json: { type: "boolean", help: "doctor: print the report as one JSON object" },
   },
   positionals: true,
   loadsConfig: true,

@@ -12,6 +12,7 @@ import { createApprover } from "./approval/chain.ts";
 import { type ApprovalQueue, createApprovalQueue } from "./approval/queue.ts";
 import type { Approver } from "./approval/types.ts";
 import { GATE_CLI } from "./cli.ts";
+import { doctorCommand } from "./doctor.ts";
 import { installService } from "./install_service.ts";
 import { runGate } from "./daemon.ts";
 
@@ -29,6 +30,7 @@ const SUBCOMMANDS: Readonly<Record<string, Subcommand>> = {
   pending: pendingCommand,
   approve: approveCommand,
   deny: denyCommand,
+  doctor: doctorCommand,
 };
 
 /** The gate's main: returns the exit code. */

@@ -7,7 +7,11 @@ export const PROXY_CLI: CliSpec = {
   usage: [
     "[options]        serve on 127.0.0.1:<port>",
     "env [options]    print the variables to export",
+    "doctor [--json]  check this container's setup (exit 0 pass, 1 fail, 3 warnings)",
   ],
+  extras: {
+    json: { type: "boolean", help: "doctor: print the report as one JSON object" },
+  },
   positionals: true,
   loadsConfig: true,
 };

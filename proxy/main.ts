@@ -8,6 +8,7 @@ import { createMetadataHandler } from "../shared/metadata/handler.ts";
 import { startMetadataServer } from "../shared/metadata/server.ts";
 import { createTokenCache } from "../shared/metadata/token_cache.ts";
 import { PROXY_CLI } from "./cli.ts";
+import { proxyDoctorCommand } from "./doctor.ts";
 import { envLines } from "./env.ts";
 
 /** Serves until SIGINT/SIGTERM. */
@@ -45,12 +46,13 @@ export async function main(args: readonly string[]): Promise<number> {
     printOut(envLines(inv.config.port));
     return 0;
   }
+  if (cmd === "doctor") return await proxyDoctorCommand(inv.config, rest, inv.extras.json === true);
   if (cmd !== undefined) {
     throw new GateError(
       "usage",
       `unknown command ${
         JSON.stringify([cmd, ...rest].join(" ").slice(0, 80))
-      }; expected no command or 'env'`,
+      }; expected no command, 'env' or 'doctor'`,
     );
   }
   const log = createLogger({

@@ -53,9 +53,10 @@ export const PERMISSIONS: Readonly<Record<Role, RoleBuild>> = {
           "{audit_dir}",
           "{service_dir}",
           "{credential_source_files}",
+          "{doctor_files}",
         ],
         why:
-          "its config, the ADC file (and an external_account's subject token file), its socket and audit directories (and, for install-service only, the service directory)",
+          "its config, the ADC file (and an external_account's subject token file), its socket and audit directories (and, for install-service only, the service directory; for doctor only, the service file and the dialog programs, to report whether they exist)",
       },
       {
         flag: "--allow-write",
@@ -110,8 +111,9 @@ export const PERMISSIONS: Readonly<Record<Role, RoleBuild>> = {
     grants: [
       {
         flag: "--allow-read",
-        scopes: ["{config_path}", "{socket_path}"],
-        why: "its config; connect to the gate socket",
+        scopes: ["{config_path}", "{socket_path}", "{doctor_reads}"],
+        why:
+          "its config; connect to the gate socket. doctor only: the socket's directory (owner/mode), HOME and gcloud's config directory, to find credentials that would bypass the gate (names reported, contents never)",
       },
       {
         flag: "--allow-write",
@@ -120,10 +122,21 @@ export const PERMISSIONS: Readonly<Record<Role, RoleBuild>> = {
       },
       {
         flag: "--allow-net",
-        scopes: ["127.0.0.1:{port}", "unix:{socket_path}"],
-        why: "listen on its loopback port; talk to the gate socket and nothing else",
+        scopes: ["127.0.0.1:{port}", "unix:{socket_path}", "{doctor_hosts}"],
+        why:
+          "listen on its loopback port; talk to the gate socket and nothing else. doctor only: probe doctor_metadata_probe_hosts (default 169.254.169.254:80, metadata.google.internal:80) for a metadata server that would bypass the gate",
       },
-      { flag: "--allow-env", scopes: ["{env}"], why: "its GCP_GATE_* settings" },
+      {
+        flag: "--allow-env",
+        scopes: ["{env}", "{doctor_env}"],
+        why:
+          "its GCP_GATE_* settings. doctor only: the GCE_METADATA_* and proxy variables, and the credential variables that would bypass the gate (reported by name, values never printed)",
+      },
+      {
+        flag: "--allow-sys",
+        scopes: ["{doctor_sys}"],
+        why: "doctor only: its uid, to compare with the gate socket's owner",
+      },
     ],
   },
   "with-prod": {

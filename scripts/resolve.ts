@@ -21,8 +21,9 @@ import { readEnv, readTextFileIfExists, reportError } from "../shared/cli.ts";
 import { GateError } from "../shared/errors.ts";
 import { GATE_CLI } from "../gate/cli.ts";
 import { credentialSourceScopes } from "../gate/adc_sources.ts";
-import { serviceDir } from "../gate/install_service.ts";
+import { serviceDir, serviceFilePath } from "../gate/install_service.ts";
 import { PROXY_CLI } from "../proxy/cli.ts";
+import { doctorEnvNames, doctorReadPaths, probeHostScopes } from "../proxy/doctor_scopes.ts";
 import { KUBE_SETUP_CLI } from "../kube/setup_cli.ts";
 
 const SPECS: Readonly<Partial<Record<Role, CliSpec>>> = {
@@ -51,6 +52,17 @@ function realTarget(path: string): string {
   }
 }
 
+/** The gate's service file path, when HOME says where it is. */
+function serviceFileIfKnown(): string[] {
+  const os = Deno.build.os;
+  if (os !== "linux" && os !== "darwin") return [];
+  try {
+    return [serviceFilePath(os, readEnv)];
+  } catch {
+    return []; // no HOME: doctor reports that itself
+  }
+}
+
 /** Placeholder values for one invocation. */
 export function placeholders(role: Role, inv: Invocation): Record<string, string[]> {
   const c = inv.config;
@@ -59,6 +71,11 @@ export function placeholders(role: Role, inv: Invocation): Record<string, string
   const adcSources = role === "gcp-gate"
     ? credentialSourceScopes(c.credentials_candidates, readTextFileIfExists)
     : { files: [], hosts: [] };
+  // `doctor` is a one-shot, read-only command with a few grants of its own;
+  // every other invocation (the daemon, the long-running proxy) gets none of them.
+  const doctor = inv.positionals[0] === "doctor";
+  const gateDoctor = doctor && role === "gcp-gate";
+  const proxyDoctor = doctor && role === "gcp-metadata-proxy";
   return {
     env: envNamesFor(role),
     config_path: c.config_path ? [c.config_path] : [],
@@ -82,6 +99,20 @@ export function placeholders(role: Role, inv: Invocation): Record<string, string
         inv.extras.print !== true && (Deno.build.os === "linux" || Deno.build.os === "darwin")
       ? [serviceDir(Deno.build.os, readEnv)]
       : [],
+    // gcp-gate doctor: read (never write) its service file; stat the dialog programs.
+    doctor_files: gateDoctor
+      ? [
+        ...serviceFileIfKnown(),
+        c.zenity_path,
+        c.osascript_path,
+      ]
+      : [],
+    // gcp-metadata-proxy doctor: look for credentials in HOME and the gcloud
+    // config dir, stat the socket directory, probe for another metadata server.
+    doctor_reads: proxyDoctor ? doctorReadPaths(c.socket_path, readEnv) : [],
+    doctor_hosts: proxyDoctor ? probeHostScopes(c.doctor_metadata_probe_hosts) : [],
+    doctor_env: proxyDoctor ? doctorEnvNames() : [],
+    doctor_sys: proxyDoctor ? ["uid"] : [],
   };
 }
 

@@ -206,6 +206,13 @@ export const CONFIG_SCHEMA = {
     roles: [PROXY, WRAP],
     default: "us-central1-a",
   },
+  doctor_metadata_probe_hosts: {
+    kind: "string",
+    help:
+      "hosts (host or host:port, comma-separated) where `gcp-metadata-proxy doctor` looks for another metadata server that would bypass the gate",
+    roles: [PROXY],
+    default: "169.254.169.254,metadata.google.internal",
+  },
   scopes: {
     kind: "string",
     help: "comma-separated OAuth scopes for prod tokens",
@@ -306,6 +313,7 @@ export interface Config {
   readonly universe_domain: string;
   readonly zone: string;
   readonly scopes: string;
+  readonly doctor_metadata_probe_hosts: string;
   readonly kubeconfig: string;
   readonly endpoints: Endpoints;
   readonly log_level: LogLevel;
@@ -684,6 +692,7 @@ export function loadInvocation(
     universe_domain: out.universe_domain as string,
     zone: out.zone as string,
     scopes: out.scopes as string,
+    doctor_metadata_probe_hosts: out.doctor_metadata_probe_hosts as string,
     kubeconfig: out.kubeconfig as string,
     endpoints,
     log_level: out.log_level as LogLevel,

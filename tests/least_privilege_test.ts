@@ -566,3 +566,99 @@ Deno.test("least privilege: with-prod is --allow-all by design, and the table sa
   // Deno; the README's permission table states it. No refusal test exists for it.
   assert.deepEqual(templatesFor("with-prod"), ["--allow-all"]);
 });
+
+Deno.test({
+  name:
+    "least privilege: gcp-gate doctor may read (never write) its service file; the daemon may not",
+  ignore: !hasLauncher("gcp-gate") || Deno.build.os !== "linux",
+  fn: async () => {
+    await using home = tempDir();
+    const h = home.path;
+    const config = `${h}/gate.toml`;
+    Deno.writeTextFileSync(config, `socket_path = "${h}/run/gcp-gate/gate.sock"\n`);
+    const unit = `${h}/.config/systemd/user/gcp-gate.service`;
+    Deno.mkdirSync(`${h}/.config/systemd/user`, { recursive: true });
+    Deno.writeTextFileSync(unit, "[Service]\n");
+    const checks = (readable: boolean): Expectation[] => [
+      { name: "read its service file", check: { op: "read", path: unit }, refused: !readable },
+      { name: "write its service file", check: { op: "write", path: unit }, refused: true },
+      {
+        name: "write beside the service file",
+        check: { op: "write", path: `${h}/.config/systemd/user/other.service` },
+        refused: true,
+      },
+      { name: "read ~/.config", check: { op: "readDir", path: `${h}/.config` }, refused: true },
+      ...OFF_HOST_REFUSED,
+      { name: "run systemctl", check: { op: "run", cmd: "/usr/bin/systemctl" }, refused: true },
+    ];
+    const { flags } = await proveRole("gcp-gate", ["doctor", "--config", config], baseEnv(h), [
+      ...checks(true),
+    ]);
+    assert.ok(flags.some((f) => f.startsWith("--allow-read=") && f.includes(unit)));
+    const daemon = await proveRole("gcp-gate", ["--config", config], baseEnv(h), checks(false));
+    assert.ok(!daemon.flags.some((f) => f.includes(unit)), "the daemon got its unit file");
+  },
+});
+
+Deno.test({
+  name:
+    "least privilege: gcp-metadata-proxy doctor reads HOME and probes its hosts; the proxy itself gets neither",
+  ignore: !hasLauncher("gcp-metadata-proxy"),
+  fn: async () => {
+    await using home = tempDir();
+    const h = home.path;
+    const probe = loopbackListener();
+    try {
+      const config = `${h}/proxy.toml`;
+      Deno.writeTextFileSync(
+        config,
+        `socket_path = "${h}/run/gcp-gate/gate.sock"\nport = 0\ndoctor_metadata_probe_hosts = "127.0.0.1:${probe.port}"\n`,
+      );
+      Deno.mkdirSync(`${h}/.config/gcloud`, { recursive: true });
+      const adc = `${h}/.config/gcloud/application_default_credentials.json`;
+      Deno.writeTextFileSync(adc, "{}");
+      const env = baseEnv(h, { GOOGLE_APPLICATION_CREDENTIALS: adc });
+      const shared: Expectation[] = [
+        { name: "read its config", check: { op: "read", path: config }, refused: false },
+        { name: "read /etc/passwd", check: { op: "read", path: "/etc/passwd" }, refused: true },
+        { name: "write into HOME", check: { op: "write", path: `${h}/planted` }, refused: true },
+        ...OFF_HOST_REFUSED,
+        OTHER_LOOPBACK_PORT_REFUSED,
+        {
+          name: "fetch Google",
+          check: { op: "fetch", url: "https://oauth2.googleapis.com/token" },
+          refused: true,
+        },
+        { name: "run a shell", check: { op: "run", cmd: "/bin/sh" }, refused: true },
+        { name: "read PATH", check: { op: "env", name: "PATH" }, refused: true },
+      ];
+      const doctorOnly = (granted: boolean): Expectation[] => [
+        { name: "read gcloud's ADC file", check: { op: "read", path: adc }, refused: !granted },
+        { name: "list HOME", check: { op: "readDir", path: h }, refused: !granted },
+        {
+          name: "connect to a probe host",
+          check: { op: "connect", hostname: "127.0.0.1", port: probe.port },
+          refused: !granted,
+        },
+        {
+          name: "read GOOGLE_APPLICATION_CREDENTIALS",
+          check: { op: "env", name: "GOOGLE_APPLICATION_CREDENTIALS" },
+          refused: !granted,
+        },
+      ];
+      const doctor = await proveRole("gcp-metadata-proxy", ["doctor", "--config", config], env, [
+        ...shared,
+        ...doctorOnly(true),
+      ]);
+      assert.ok(doctor.flags.includes("--allow-sys=uid"), doctor.flags.join(" "));
+      const daemon = await proveRole("gcp-metadata-proxy", ["--config", config], env, [
+        ...shared,
+        ...doctorOnly(false),
+      ]);
+      assert.ok(!daemon.flags.some((f) => f.startsWith("--allow-sys")), daemon.flags.join(" "));
+      assert.ok(!daemon.flags.some((f) => f.includes(`${probe.port}`)), daemon.flags.join(" "));
+    } finally {
+      probe.close();
+    }
+  },
+});

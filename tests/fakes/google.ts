@@ -36,6 +36,8 @@ export interface Fault {
   delayMs?: number;
   /** How many requests it applies to (default: 1; Infinity for all). */
   times?: number;
+  /** Headers to set on the faulty answer (e.g. a skewed `date`); needs `status`. */
+  headers?: Record<string, string>;
 }
 
 export interface IssuedToken {
@@ -298,9 +300,11 @@ export function startFakeGoogle(options: FakeGoogleOptions = {}): Promise<FakeGo
       fault.left--;
       if (fault.delayMs) await new Promise((r) => setTimeout(r, fault.delayMs));
       if (fault.status) {
-        return fault.body === undefined
+        const res = fault.body === undefined
           ? googleError(fault.status, `injected fault ${fault.status}`)
           : Response.json(fault.body, { status: fault.status });
+        for (const [k, v] of Object.entries(fault.headers ?? {})) res.headers.set(k, v);
+        return res;
       }
     }
     return route(req, url, body);

@@ -1,0 +1,111 @@
+/**
+ * `gcp-gate doctor [--json]`: read-only checks of the host side, each PASS,
+ * WARN or FAIL with one line and the command that fixes it. Exit 0 when all
+ * pass, 1 on any FAIL, 3 when only WARNs (shared/doctor_report.ts).
+ *
+ * Nothing is written, started or chmod-ed. Google is asked for a refresh and
+ * two throw-away impersonated tokens; no token is ever printed.
+ */
+import { printOut, readEnv, readTextFileIfExists } from "../shared/cli.ts";
+import type { Config, Invocation } from "../shared/config.ts";
+import {
+  type CheckResult,
+  doctorExitCode,
+  pass,
+  renderJson,
+  renderText,
+  runChecks,
+} from "../shared/doctor_report.ts";
+import { GateError } from "../shared/errors.ts";
+import { createGateClient } from "../shared/gate_client.ts";
+import type { Logger } from "../shared/log.ts";
+import type { HealthResponse } from "../shared/protocol.ts";
+import { lstatFacts } from "../shared/socket_mode.ts";
+import { versionString } from "../shared/version.ts";
+import { createCredentialProvider, statStamp } from "./credentials.ts";
+import { type GoogleCheckDeps, googleChecks } from "./doctor_google.ts";
+import { type LocalCheckDeps, localChecks } from "./doctor_local.ts";
+import { createGoogleApi } from "./google_api.ts";
+
+/** Everything the doctor touches, injectable for unit tests. */
+export type GateDoctorDeps = GoogleCheckDeps & LocalCheckDeps;
+
+function configCheck(config: Config): CheckResult {
+  return config.config_file ? pass("config", `read ${config.config_file}`) : pass(
+    "config",
+    `no config file at ${
+      config.config_path ?? "(none looked for)"
+    }; defaults, flags and GCP_GATE_* apply`,
+  );
+}
+
+/** Runs every host check for `config`, in report order. */
+export async function runGateDoctor(config: Config, deps: GateDoctorDeps): Promise<CheckResult[]> {
+  const local = localChecks(config, deps);
+  const byId = (id: string) => local.filter((c) => c.id === id);
+  return await runChecks([
+    { id: "config", run: () => Promise.resolve(configCheck(config)) },
+    ...googleChecks(config, deps),
+    ...byId("gate-socket"),
+    ...byId("gate-running"),
+    ...byId("admin-socket"),
+    ...byId("approval"),
+    ...byId("service"),
+  ]);
+}
+
+async function health(path: string): Promise<HealthResponse | undefined> {
+  const client = createGateClient({ socketPath: path, timeoutMs: 1500 });
+  try {
+    return await client.health();
+  } catch {
+    return undefined;
+  } finally {
+    client.close();
+  }
+}
+
+function realDeps(config: Config): GateDoctorDeps {
+  // One bounded attempt budget: doctor answers within seconds even when Google does not.
+  const api = createGoogleApi({ endpoints: config.endpoints, timeoutMs: 8000, deadlineMs: 12_000 });
+  const hostname = (): string => Deno.hostname();
+  return {
+    api,
+    credentials: createCredentialProvider({
+      api,
+      endpoints: config.endpoints,
+      candidates: config.credentials_candidates,
+      readFile: readTextFileIfExists,
+      stamp: statStamp,
+      hostname,
+    }),
+    fetch: (input, init) => fetch(input, init),
+    now: Date.now,
+    lstat: lstatFacts,
+    uid: () => Deno.uid(),
+    health,
+    env: readEnv,
+    os: Deno.build.os,
+    isTerminal: () => Deno.stdin.isTerminal() && Deno.stderr.isTerminal(),
+    readTextFile: readTextFileIfExists,
+    version: versionString(),
+  };
+}
+
+/** `gcp-gate doctor [--json]`. */
+export async function doctorCommand(
+  inv: Invocation,
+  args: readonly string[],
+  _log: Logger,
+): Promise<number> {
+  if (args.length > 0) {
+    throw new GateError("usage", `doctor takes no arguments, got ${JSON.stringify(args[0])}`);
+  }
+  const results = await runGateDoctor(inv.config, realDeps(inv.config));
+  printOut(
+    inv.extras.json === true
+      ? renderJson("gcp-gate", versionString(), results)
+      : renderText(results),
+  );
+  return doctorExitCode(results);
+}
