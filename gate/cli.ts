@@ -10,6 +10,8 @@ export const GATE_CLI: CliSpec = {
     "pending                   list prod requests waiting in the approval queue",
     "approve <id> [--yes]      approve a queued prod request (asks you to type yes)",
     "deny <id>                 deny a queued prod request",
+    "accounts [--project P] [--json]   service accounts you can impersonate (dev/prod marked)",
+    "can <permission>… --resource <full resource name> [--as dev|prod|me] [--json]   which permissions are held (exit 1 if any is not)",
   ],
   extras: {
     print: {
@@ -20,6 +22,13 @@ export const GATE_CLI: CliSpec = {
       type: "boolean",
       help: "install-service: replace an existing service file; approve: skip typing yes",
     },
+    project: { type: "string", help: "accounts: the project to list (default: project_id)" },
+    resource: {
+      type: "string",
+      help: "can: full resource name, e.g. //storage.googleapis.com/projects/_/buckets/B",
+    },
+    as: { type: "string", help: "can: whose permissions: dev (default), prod or me" },
+    json: { type: "boolean", help: "accounts, can: print JSON" },
   },
   positionals: true,
   loadsConfig: true,
