@@ -68,7 +68,9 @@ async function listAccounts(
       if (err instanceof GateError && err.status === 403) {
         throw new GateError(
           "denied",
-          `${err.message}. Listing needs iam.serviceAccounts.list on the project (e.g. roles/iam.serviceAccountViewer); to check one account you know, run: gcp-gate can ${IMPERSONATE_PERMISSION} --resource //iam.googleapis.com/projects/${project}/serviceAccounts/EMAIL --as me`,
+          `${
+            err.message.replace(/\.$/, "")
+          }. Listing needs iam.serviceAccounts.list on the project (e.g. roles/iam.serviceAccountViewer); to check one account you know, run: gcp-gate can ${IMPERSONATE_PERMISSION} --resource //iam.googleapis.com/projects/${project}/serviceAccounts/EMAIL --as me`,
         );
       }
       throw err;
