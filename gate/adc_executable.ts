@@ -264,6 +264,27 @@ function readCapped(stream: ReadableStream<Uint8Array>): { text: Promise<string>
   return { text: read(), cancel: () => void reader.cancel().catch(() => {}) };
 }
 
+/** Why the program could not be started, as one actionable line. */
+function spawnError(program: string, err: unknown): GateError {
+  const what = `the credential source program ${program}`;
+  if (err instanceof Deno.errors.NotCapable) {
+    // The grant is resolved from the ADC file when the gate starts.
+    return new GateError(
+      "config",
+      `the gate may not run ${what}: its launcher grants the program named in the ADC file at start (with ${ALLOW_EXECUTABLES_ENV}=1); restart the gate after changing either`,
+      { status: 503, cause: err },
+    );
+  }
+  if (err instanceof Deno.errors.NotFound) {
+    return new GateError("config", `${what} does not exist`, { status: 503, cause: err });
+  }
+  return new GateError(
+    "upstream",
+    `${what} cannot be started (${sanitizeMessage(String((err as Error)?.message), 200)})`,
+    { cause: err },
+  );
+}
+
 /**
  * The real {@linkcode RunProgram}: no stdin, output capped, SIGKILL at the
  * deadline. After a kill we stop reading at once: a grandchild still holding
@@ -273,13 +294,18 @@ export async function runProgram(
   argv: readonly string[],
   options: { env: Record<string, string>; timeoutMs: number },
 ): Promise<ProgramResult> {
-  const child = new Deno.Command(argv[0]!, {
-    args: argv.slice(1),
-    env: options.env,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
+  let child: Deno.ChildProcess;
+  try {
+    child = new Deno.Command(argv[0]!, {
+      args: argv.slice(1),
+      env: options.env,
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+  } catch (err) {
+    throw spawnError(argv[0]!, err);
+  }
   const out = readCapped(child.stdout);
   const err = readCapped(child.stderr);
   let timer: ReturnType<typeof setTimeout> | undefined;

@@ -200,3 +200,11 @@ Deno.test("runProgram() kills a program at its deadline even if a child holds th
   });
   assert.deepEqual(echo, { code: 4, stdout: "v", stderr: "err\n", timedOut: false });
 });
+
+Deno.test("runProgram() turns a missing program into one clear line", async () => {
+  await assert.rejects(
+    runProgram(["/nonexistent/spire-agent"], { env: {}, timeoutMs: 5000 }),
+    (e: unknown) =>
+      e instanceof GateError && /\/nonexistent\/spire-agent does not exist/.test(e.message),
+  );
+});

@@ -281,3 +281,21 @@ Deno.test("executable source: without GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES=
   assert.equal(s.runs(), 0);
   assert.equal(s.fake.count(/\/sts\//), 0);
 });
+
+Deno.test("executable source: the real gate cannot run a program the ADC file names only after it started", async () => {
+  await using s = await exeStack();
+  const other = `${s.dir}/other-agent`;
+  Deno.writeTextFileSync(other, `#!/bin/sh\ntouch "${s.dir}/other-ran"\n`, { mode: 0o755 });
+  Deno.chmodSync(other, 0o755);
+  const adc = JSON.parse(Deno.readTextFileSync(`${s.dir}/adc.json`));
+  adc.credential_source.executable.command = other;
+  Deno.writeTextFileSync(`${s.dir}/adc.json`, JSON.stringify(adc));
+  await assert.rejects(
+    s.token(),
+    gateError(
+      /the gate may not run the credential source program .*other-agent: .*restart the gate/,
+    ),
+  );
+  assert.throws(() => Deno.statSync(`${s.dir}/other-ran`), Deno.errors.NotFound);
+  assert.equal(s.fake.count(/\/sts\//), 0);
+});
