@@ -5,10 +5,16 @@
  * token request goes to the configured `[endpoints]`.
  *
  * Supported: authorized_user, service_account (key), impersonated_service_account,
- * external_account (workload identity federation, file- or URL-sourced).
+ * external_account (workload identity federation, file-, URL- or executable-sourced).
  */
-import type { Endpoints } from "../shared/config.ts";
+import type { CoreEndpoints } from "../shared/config.ts";
 import { GateError, isGateError } from "../shared/errors.ts";
+import {
+  executableSubjectToken,
+  parseExecutableSource,
+  type RunProgram,
+  runProgram,
+} from "./adc_executable.ts";
 import { signAssertion } from "./adc_jwt.ts";
 import type { GoogleApi, MintedToken } from "./google_api.ts";
 import { createSingleFlight } from "./single_flight.ts";
@@ -37,10 +43,14 @@ export type ReadFile = (path: string) => string | undefined;
 /** Dependencies of {@linkcode parseSourceCredential}. */
 export interface AdcDeps {
   api: GoogleApi;
-  endpoints: Endpoints;
+  endpoints: CoreEndpoints;
   readFile: ReadFile;
   hostname: () => string;
   now?: () => number;
+  /** GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES=1: executable-sourced credentials may run. */
+  allowExecutables?: boolean;
+  /** Runs a credential source program (default: the real one). */
+  runProgram?: RunProgram;
 }
 
 const CLOUD_PLATFORM = "https://www.googleapis.com/auth/cloud-platform";
@@ -168,8 +178,12 @@ function externalAccount(
   if (!cs || typeof cs !== "object") return bad("no credential_source");
   const file = str(cs, "file");
   const url = str(cs, "url");
-  if (!file && !url) {
-    return bad("only file- and URL-sourced credential_source are supported");
+  const exe = cs.executable;
+  const executable = !file && !url && exe && typeof exe === "object" && !Array.isArray(exe)
+    ? parseExecutableSource(exe as Record<string, unknown>, bad)
+    : undefined;
+  if (!file && !url && !executable) {
+    return bad("credential_source needs a file, a url or an executable");
   }
   const format = (cs.format ?? {}) as Record<string, unknown>;
   const fieldName = str(format, "subject_token_field_name");
@@ -180,6 +194,18 @@ function externalAccount(
     }
   }
   const subjectToken = async (): Promise<string> => {
+    if (executable) {
+      return await executableSubjectToken(executable, {
+        audience,
+        subjectTokenType: subjectType,
+        impersonatedEmail: target,
+      }, {
+        allowExecutables: deps.allowExecutables === true,
+        run: deps.runProgram ?? runProgram,
+        readFile: deps.readFile,
+        now: deps.now ?? Date.now,
+      });
+    }
     let raw: string | undefined;
     if (file) {
       raw = deps.readFile(file);

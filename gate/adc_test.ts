@@ -68,7 +68,7 @@ Deno.test("parseSourceCredential() refuses broken and unsupported files with the
         }),
         d,
       ),
-    expired(/only file- and URL-sourced/),
+    expired(/command must start with an absolute path/),
   );
 });
 

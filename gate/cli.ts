@@ -11,6 +11,8 @@ export const GATE_CLI: CliSpec = {
     "approve <id> [--yes]      approve a queued prod request (asks you to type yes)",
     "deny <id>                 deny a queued prod request",
     "doctor [--json]           check this host's setup (exit 0 pass, 1 fail, 3 warnings)",
+    "accounts [--project P] [--json]   service accounts you can impersonate (dev/prod marked)",
+    "can <permission>… --resource <full resource name> [--as dev|prod|me] [--json]   which permissions are held (exit 1 if any is not)",
   ],
   extras: {
     print: {
@@ -21,7 +23,13 @@ export const GATE_CLI: CliSpec = {
       type: "boolean",
       help: "install-service: replace an existing service file; approve: skip typing yes",
     },
-    json: { type: "boolean", help: "doctor: print the report as one JSON object" },
+    project: { type: "string", help: "accounts: the project to list (default: project_id)" },
+    resource: {
+      type: "string",
+      help: "can: full resource name, e.g. //storage.googleapis.com/projects/_/buckets/B",
+    },
+    as: { type: "string", help: "can: whose permissions: dev (default), prod or me" },
+    json: { type: "boolean", help: "doctor, accounts, can: print JSON" },
   },
   positionals: true,
   loadsConfig: true,

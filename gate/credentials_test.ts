@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
 import { GateError } from "../shared/errors.ts";
-import type { Endpoints } from "../shared/config.ts";
+import type { CoreEndpoints } from "../shared/config.ts";
 import { createCredentialProvider } from "./credentials.ts";
 import type { GoogleApi } from "./google_api.ts";
 
-const ENDPOINTS: Endpoints = {
+const ENDPOINTS: CoreEndpoints = {
   oauth2: "https://oauth2.test",
   iamcredentials: "https://iam.test",
   cloudresourcemanager: "https://crm.test",

@@ -2,11 +2,12 @@
  * The gate daemon: wires configuration to collaborators, serves the socket
  * until SIGINT/SIGTERM, then drains and cleans up.
  */
-import { readTextFileIfExists } from "../shared/cli.ts";
+import { readEnv, readTextFileIfExists } from "../shared/cli.ts";
 import type { Config } from "../shared/config.ts";
 import type { Logger } from "../shared/log.ts";
 import { versionString } from "../shared/version.ts";
 import type { Approver } from "./approval/types.ts";
+import { ALLOW_EXECUTABLES_ENV } from "./adc_executable.ts";
 import { createAuditLog } from "./audit.ts";
 import { createCredentialProvider, statStamp } from "./credentials.ts";
 import { createGoogleApi } from "./google_api.ts";
@@ -43,6 +44,8 @@ export async function runGate(
     candidates: config.credentials_candidates,
     readFile: readTextFileIfExists,
     stamp: statStamp,
+    // Google's own opt-in for executable-sourced credentials, honoured as its libraries do.
+    allowExecutables: readEnv(ALLOW_EXECUTABLES_ENV) === "1",
     hostname: () => Deno.hostname(),
     onChange: () => {
       log.info("Application Default Credentials changed: caches cleared");

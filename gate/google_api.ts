@@ -3,7 +3,7 @@
  * Resource Manager APIs. Plain fetch with a deadline per attempt and retries
  * within an overall deadline, so the gate controls retries and error text.
  */
-import type { Endpoints } from "../shared/config.ts";
+import type { CoreEndpoints } from "../shared/config.ts";
 import { GateError } from "../shared/errors.ts";
 import { sanitizeMessage } from "../shared/redact.ts";
 import { withRetry } from "./retry.ts";
@@ -18,7 +18,7 @@ export type FetchFn = (input: string, init: RequestInit) => Promise<Response>;
 
 /** Options for {@linkcode createGoogleApi}. */
 export interface GoogleApiOptions {
-  endpoints: Endpoints;
+  endpoints: CoreEndpoints;
   fetch?: FetchFn;
   /** Deadline per attempt (ms). */
   timeoutMs?: number;
@@ -51,6 +51,16 @@ export interface GoogleApi {
   stsExchange(url: string, body: Record<string, string>): Promise<MintedToken>;
   /** GETs text from a URL (URL-sourced external account subject tokens). */
   getText(url: string, headers: Record<string, string>): Promise<string>;
+}
+
+/** JSON calls to other Google APIs (the `accounts` / `can` subcommands use them). */
+export interface GoogleJsonCalls {
+  /**
+   * Sends `init` to `url` with the same deadlines, retries and error text as
+   * every other call, and returns the parsed JSON body. `what` starts each
+   * error message ("Cannot list service accounts in …").
+   */
+  json(what: string, url: string, init: RequestInit): Promise<unknown>;
 }
 
 /** Extracts Google's error message from a JSON error body. */
@@ -96,7 +106,7 @@ function upstreamStatus(status: number): number {
 }
 
 /** Creates the Google API caller. */
-export function createGoogleApi(options: GoogleApiOptions): GoogleApi {
+export function createGoogleApi(options: GoogleApiOptions): GoogleApi & GoogleJsonCalls {
   const doFetch: FetchFn = options.fetch ?? ((i, init) => fetch(i, init));
   const timeoutMs = options.timeoutMs ?? 10_000;
   const deadlineMs = options.deadlineMs ?? 30_000;
@@ -177,6 +187,7 @@ export function createGoogleApi(options: GoogleApiOptions): GoogleApi {
   }
 
   return {
+    json: call,
     async generateAccessToken(source, sa, scopes, lifetime) {
       const j = await call(`Cannot mint token for "${sa}"`, iamUrl(sa, "generateAccessToken"), {
         method: "POST",

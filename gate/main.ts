@@ -6,6 +6,7 @@ import { parseInvocation, readEnv, runMain } from "../shared/cli.ts";
 import type { Config, Invocation } from "../shared/config.ts";
 import { GateError } from "../shared/errors.ts";
 import { createLogger, type Logger } from "../shared/log.ts";
+import { accountsCommand } from "./accounts.ts";
 import { approveCommand, denyCommand, pendingCommand } from "./admin_commands.ts";
 import { startAdminServer } from "./admin_server.ts";
 import { createApprover } from "./approval/chain.ts";
@@ -13,6 +14,7 @@ import { type ApprovalQueue, createApprovalQueue } from "./approval/queue.ts";
 import type { Approver } from "./approval/types.ts";
 import { GATE_CLI } from "./cli.ts";
 import { doctorCommand } from "./doctor.ts";
+import { canCommand } from "./can.ts";
 import { installService } from "./install_service.ts";
 import { runGate } from "./daemon.ts";
 
@@ -31,6 +33,8 @@ const SUBCOMMANDS: Readonly<Record<string, Subcommand>> = {
   approve: approveCommand,
   deny: denyCommand,
   doctor: doctorCommand,
+  accounts: (inv, args, log) => accountsCommand(inv, args, log),
+  can: (inv, args, log) => canCommand(inv, args, log),
 };
 
 /** The gate's main: returns the exit code. */

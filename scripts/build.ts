@@ -56,7 +56,7 @@ export const PERMISSIONS: Readonly<Record<Role, RoleBuild>> = {
           "{doctor_files}",
         ],
         why:
-          "its config, the ADC file (and an external_account's subject token file), its socket and audit directories (and, for install-service only, the service directory; for doctor only, the service file and the dialog programs, to report whether they exist)",
+          "its config, the ADC file (and an external_account's subject token file or executable output_file), its socket and audit directories (and, for install-service only, the service directory; for doctor only, the service file and the dialog programs, to report whether they exist)",
       },
       {
         flag: "--allow-write",
@@ -71,9 +71,10 @@ export const PERMISSIONS: Readonly<Record<Role, RoleBuild>> = {
           "unix:{admin_socket_path}",
           "{endpoint_hosts}",
           "{credential_source_hosts}",
+          "{inspect_hosts}",
         ],
         why:
-          "serve its sockets (and probe them for a live gate); reach only the configured Google endpoints (and an external_account's subject token URL)",
+          "serve its sockets (and probe them for a live gate); reach only the configured Google endpoints (and an external_account's subject token URL); `accounts` alone also reaches `[endpoints] iam`, `can` alone the one API its --resource names (`iam`, `storage`, `pubsub` or `bigquery`)",
       },
       {
         flag: "--deny-net",
@@ -82,15 +83,20 @@ export const PERMISSIONS: Readonly<Record<Role, RoleBuild>> = {
       },
       {
         flag: "--allow-env",
-        scopes: ["{env}", "DISPLAY", "WAYLAND_DISPLAY"],
+        scopes: [
+          "{env}",
+          "DISPLAY",
+          "WAYLAND_DISPLAY",
+          "GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES",
+        ],
         why:
-          "its GCP_GATE_* settings and the variables that locate ADC (fetch honours proxy variables without an env grant); DISPLAY/WAYLAND_DISPLAY tell whether a desktop approval dialog can be shown",
+          "its GCP_GATE_* settings and the variables that locate ADC (fetch honours proxy variables without an env grant); DISPLAY/WAYLAND_DISPLAY tell whether a desktop approval dialog can be shown; Google's opt-in for executable-sourced credentials",
       },
       {
         flag: "--allow-run",
-        scopes: ["{zenity_path}", "{osascript_path}"],
+        scopes: ["{zenity_path}", "{osascript_path}", "{credential_source_commands}"],
         why:
-          "show the prod approval dialog (zenity on Linux, osascript on macOS), by absolute path so PATH cannot substitute another program",
+          "show the prod approval dialog (zenity on Linux, osascript on macOS), by absolute path so PATH cannot substitute another program; an executable-sourced external_account's program (its absolute path, only with GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES=1)",
       },
       {
         flag: "--allow-sys",

@@ -13,6 +13,7 @@
 import {
   type CliSpec,
   envNamesFor,
+  INSPECT_ENDPOINTS,
   type Invocation,
   loadInvocation,
   type Role,
@@ -22,6 +23,8 @@ import { GateError } from "../shared/errors.ts";
 import { GATE_CLI } from "../gate/cli.ts";
 import { credentialSourceScopes } from "../gate/adc_sources.ts";
 import { serviceDir, serviceFilePath } from "../gate/install_service.ts";
+import { ALLOW_EXECUTABLES_ENV } from "../gate/adc_executable.ts";
+import { parseResource } from "../gate/resources.ts";
 import { PROXY_CLI } from "../proxy/cli.ts";
 import { doctorEnvNames, doctorReadPaths, probeHostScopes } from "../proxy/doctor_scopes.ts";
 import { KUBE_SETUP_CLI } from "../kube/setup_cli.ts";
@@ -63,14 +66,35 @@ function serviceFileIfKnown(): string[] {
   }
 }
 
+/**
+ * The inspection-only API hosts one gate invocation needs: `accounts` the IAM
+ * API; `can` the API of its `--resource` kind (none when it does not parse:
+ * the command then fails before any request). The daemon and every other
+ * subcommand get none of them.
+ */
+function inspectHosts(inv: Invocation): string[] {
+  const e = inv.config.endpoints;
+  const cmd = inv.positionals[0];
+  if (cmd === "accounts") return [hostPort(e.iam)];
+  if (cmd !== "can" || typeof inv.extras.resource !== "string") return [];
+  try {
+    const key = parseResource(inv.extras.resource).endpoint;
+    return INSPECT_ENDPOINTS.includes(key) ? [hostPort(e[key])] : [];
+  } catch {
+    return [];
+  }
+}
+
 /** Placeholder values for one invocation. */
 export function placeholders(role: Role, inv: Invocation): Record<string, string[]> {
   const c = inv.config;
   const kube = realTarget(c.kubeconfig);
   // external_account ADC: its subject token file or URL host (gate only).
   const adcSources = role === "gcp-gate"
-    ? credentialSourceScopes(c.credentials_candidates, readTextFileIfExists)
-    : { files: [], hosts: [] };
+    ? credentialSourceScopes(c.credentials_candidates, readTextFileIfExists, {
+      allowExecutables: readEnv(ALLOW_EXECUTABLES_ENV) === "1",
+    })
+    : { files: [], hosts: [], commands: [] };
   // `doctor` is a one-shot, read-only command with a few grants of its own;
   // every other invocation (the daemon, the long-running proxy) gets none of them.
   const doctor = inv.positionals[0] === "doctor";
@@ -87,12 +111,20 @@ export function placeholders(role: Role, inv: Invocation): Record<string, string
     osascript_path: [c.osascript_path],
     audit_dir: [dirname(c.audit_log)],
     credentials_candidates: [...c.credentials_candidates],
-    endpoint_hosts: [...new Set(Object.values(c.endpoints).map(hostPort))],
+    endpoint_hosts: [
+      ...new Set(
+        Object.entries(c.endpoints)
+          .filter(([k]) => !(INSPECT_ENDPOINTS as readonly string[]).includes(k))
+          .map(([, url]) => hostPort(url)),
+      ),
+    ],
+    inspect_hosts: role === "gcp-gate" ? inspectHosts(inv) : [],
     port: [String(c.port)],
     kubeconfig: [...new Set([c.kubeconfig, kube])],
     kubeconfig_dir: [...new Set([dirname(c.kubeconfig), dirname(kube)])],
     credential_source_files: adcSources.files,
     credential_source_hosts: adcSources.hosts,
+    credential_source_commands: adcSources.commands,
     // Only `gcp-gate install-service` (without --print) may write its unit:
     // the daemon itself never gets write access to its own service file.
     service_dir: role === "gcp-gate" && inv.positionals[0] === "install-service" &&

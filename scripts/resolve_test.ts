@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { expandTemplate } from "./resolve.ts";
+import { expandTemplate, resolveFlags } from "./resolve.ts";
+import { templatesFor } from "./build.ts";
 import { GateError } from "../shared/errors.ts";
 
 Deno.test("expandTemplate() fills placeholders and drops a flag left without scopes", () => {
@@ -20,5 +21,95 @@ Deno.test("expandTemplate() refuses values that would split a grant or add a fla
       (err: unknown) => err instanceof GateError && err.code === "config",
       JSON.stringify(bad),
     );
+  }
+});
+
+/** A gate config in a temp dir with distinct hosts for the inspection APIs. */
+function inspectConfig(adc: unknown): { dir: string; config: string } {
+  const dir = Deno.makeTempDirSync({ prefix: "gcp-gate-resolve-" });
+  Deno.writeTextFileSync(`${dir}/adc.json`, JSON.stringify(adc));
+  Deno.writeTextFileSync(
+    `${dir}/gate.toml`,
+    [
+      `socket_path = "${dir}/run/gate.sock"`,
+      `credentials_file = "${dir}/adc.json"`,
+      "[endpoints]",
+      `oauth2 = "http://127.0.0.1:1001"`,
+      `iamcredentials = "http://127.0.0.1:1001"`,
+      `cloudresourcemanager = "http://127.0.0.1:1002"`,
+      `sts = "http://127.0.0.1:1001"`,
+      `iam = "http://127.0.0.1:2001"`,
+      `storage = "http://127.0.0.1:2002"`,
+      `pubsub = "http://127.0.0.1:2003"`,
+      `bigquery = "http://127.0.0.1:2004"`,
+    ].join("\n"),
+  );
+  return { dir, config: `${dir}/gate.toml` };
+}
+
+function netScopes(args: string[], config: string): string[] {
+  const flag = resolveFlags("gcp-gate", templatesFor("gcp-gate"), ["--config", config, ...args])
+    .find((f) => f.startsWith("--allow-net="))!;
+  return flag.slice("--allow-net=".length).split(",").filter((s) => !s.startsWith("unix:"));
+}
+
+Deno.test("resolveFlags(): inspection API hosts go to accounts and can only, one API per resource", () => {
+  const { dir, config } = inspectConfig({ type: "authorized_user" });
+  try {
+    const core = ["127.0.0.1:1001", "127.0.0.1:1002"];
+    assert.deepEqual(netScopes([], config), core, "the daemon reaches none of them");
+    assert.deepEqual(netScopes(["pending"], config), core);
+    assert.deepEqual(netScopes(["accounts"], config), [...core, "127.0.0.1:2001"]);
+    const can = (resource: string) => netScopes(["can", "a.b.c", "--resource", resource], config);
+    assert.deepEqual(can("//storage.googleapis.com/projects/_/buckets/b"), [
+      ...core,
+      "127.0.0.1:2002",
+    ]);
+    assert.deepEqual(can("//pubsub.googleapis.com/projects/p/topics/t"), [
+      ...core,
+      "127.0.0.1:2003",
+    ]);
+    assert.deepEqual(
+      can("//bigquery.googleapis.com/projects/p/datasets/d/tables/t"),
+      [...core, "127.0.0.1:2004"],
+    );
+    assert.deepEqual(can("//iam.googleapis.com/projects/p/serviceAccounts/a@b.c"), [
+      ...core,
+      "127.0.0.1:2001",
+    ]);
+    assert.deepEqual(can("//cloudresourcemanager.googleapis.com/projects/p"), core);
+    assert.deepEqual(can("//compute.googleapis.com/projects/p"), core, "unsupported: nothing more");
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("resolveFlags(): an executable credential source is runnable only with Google's opt-in", () => {
+  const { dir, config } = inspectConfig({
+    type: "external_account",
+    audience: "a",
+    subject_token_type: "urn:ietf:params:oauth:token-type:jwt",
+    credential_source: {
+      executable: { command: "/opt/spire/fetch-jwt --audience x", output_file: "/tmp/out.json" },
+    },
+  });
+  const had = Deno.env.get("GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES");
+  const runFlag = (): string | undefined =>
+    resolveFlags("gcp-gate", templatesFor("gcp-gate"), ["--config", config])
+      .find((f) => f.startsWith("--allow-run="));
+  try {
+    Deno.env.delete("GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES");
+    assert.ok(!runFlag()?.includes("/opt/spire/fetch-jwt"), "no opt-in, no grant");
+    Deno.env.set("GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES", "1");
+    const scopes = runFlag()!.slice("--allow-run=".length).split(",");
+    assert.ok(scopes.includes("/opt/spire/fetch-jwt"), scopes.join(","));
+    assert.ok(!scopes.some((s) => s.includes("--audience")), "the program, not its arguments");
+    const read = resolveFlags("gcp-gate", templatesFor("gcp-gate"), ["--config", config])
+      .find((f) => f.startsWith("--allow-read="))!;
+    assert.ok(read.split(/[=,]/).includes("/tmp/out.json"), "the cached output file is readable");
+  } finally {
+    if (had === undefined) Deno.env.delete("GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES");
+    else Deno.env.set("GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES", had);
+    Deno.removeSync(dir, { recursive: true });
   }
 });

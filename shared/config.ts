@@ -252,6 +252,31 @@ export const CONFIG_SCHEMA = {
     roles: [GATE],
     default: "https://sts.googleapis.com",
   },
+  "endpoints.iam": {
+    kind: "url",
+    help:
+      "IAM API base URL (gcp-gate accounts lists service accounts; can tests them); granted only to accounts/can",
+    roles: [GATE],
+    default: "https://iam.googleapis.com",
+  },
+  "endpoints.storage": {
+    kind: "url",
+    help: "Cloud Storage JSON API base URL (gcp-gate can on buckets only)",
+    roles: [GATE],
+    default: "https://storage.googleapis.com",
+  },
+  "endpoints.pubsub": {
+    kind: "url",
+    help: "Pub/Sub API base URL (gcp-gate can on topics and subscriptions only)",
+    roles: [GATE],
+    default: "https://pubsub.googleapis.com",
+  },
+  "endpoints.bigquery": {
+    kind: "url",
+    help: "BigQuery API base URL (gcp-gate can on tables only)",
+    roles: [GATE],
+    default: "https://bigquery.googleapis.com",
+  },
   log_level: {
     kind: "enum",
     help: "debug, info, warn or error",
@@ -277,7 +302,26 @@ export interface Endpoints {
   readonly iamcredentials: string;
   readonly cloudresourcemanager: string;
   readonly sts: string;
+  /** Used only by `gcp-gate accounts` / `can` (see INSPECT_ENDPOINTS). */
+  readonly iam: string;
+  readonly storage: string;
+  readonly pubsub: string;
+  readonly bigquery: string;
 }
+
+/**
+ * Endpoints only the inspection subcommands (`accounts`, `can`) call: the
+ * launcher grants their hosts to those subcommands alone, never to the daemon.
+ */
+export const INSPECT_ENDPOINTS: readonly (keyof Endpoints)[] = [
+  "iam",
+  "storage",
+  "pubsub",
+  "bigquery",
+];
+
+/** The endpoints the daemon itself calls (every endpoint but the inspection-only ones). */
+export type CoreEndpoints = Omit<Endpoints, "iam" | "storage" | "pubsub" | "bigquery">;
 
 export type ApprovalMethod = "dialog" | "terminal" | "queue";
 
@@ -659,6 +703,10 @@ export function loadInvocation(
     iamcredentials: out["endpoints.iamcredentials"] as string,
     cloudresourcemanager: out["endpoints.cloudresourcemanager"] as string,
     sts: out["endpoints.sts"] as string,
+    iam: out["endpoints.iam"] as string,
+    storage: out["endpoints.storage"] as string,
+    pubsub: out["endpoints.pubsub"] as string,
+    bigquery: out["endpoints.bigquery"] as string,
   });
   const credentialsFile = out.credentials_file as string | undefined;
   const config: Config = Object.freeze({

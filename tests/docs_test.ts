@@ -87,7 +87,7 @@ Deno.test("docs: every `deno task X` named is a task, every repo file named exis
     }
     // `scripts/x.ts`, `tests/x_test.ts`, `gate/x.ts`, … named in backticks or commands.
     const files =
-      /(?<![\w/.])((?:scripts|tests|gate|proxy|wrap|kube|shared|bench|devcontainer)\/[\w./-]+\.(?:ts|sh|json))/g;
+      /(?<![\w/.-])((?:scripts|tests|gate|proxy|wrap|kube|shared|bench|devcontainer)\/[\w./-]+\.(?:ts|sh|json))/g;
     for (const m of text.matchAll(files)) {
       if (!exists(`${ROOT}/${m[1]}`)) bad.push(`${rel(doc)}: ${m[1]}`);
     }

@@ -662,3 +662,112 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "least privilege: an executable credential source is the one extra program the gate may run, and only with the opt-in",
+  ignore: !hasLauncher("gcp-gate"),
+  fn: async () => {
+    await using home = tempDir();
+    await using fake = await startFakeGoogle();
+    const h = home.path;
+    const program = `${h}/bin/spire-agent`;
+    const other = `${h}/bin/other-tool`;
+    Deno.mkdirSync(`${h}/bin`);
+    for (const p of [program, other]) {
+      Deno.writeTextFileSync(p, "#!/bin/sh\nexit 0\n", { mode: 0o755 });
+      Deno.chmodSync(p, 0o755);
+    }
+    Deno.writeTextFileSync(
+      `${h}/adc.json`,
+      JSON.stringify({
+        type: "external_account",
+        audience:
+          "//iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/p/providers/x",
+        subject_token_type: "urn:ietf:params:oauth:token-type:jwt",
+        credential_source: { executable: { command: `${program} api fetch jwt` } },
+      }),
+    );
+    const config = `${h}/gate.toml`;
+    Deno.writeTextFileSync(
+      config,
+      `socket_path = "${h}/run/gcp-gate/gate.sock"\ncredentials_file = "${h}/adc.json"\n${fake.endpointsToml()}`,
+    );
+    const refusedOthers: Expectation[] = [
+      { name: "run another program beside it", check: { op: "run", cmd: other }, refused: true },
+      { name: "run a shell", check: { op: "run", cmd: "/bin/sh" }, refused: true },
+      { name: "run sh from PATH", check: { op: "run", cmd: "sh" }, refused: true },
+      { name: "run env", check: { op: "run", cmd: "/usr/bin/env" }, refused: true },
+    ];
+    const optIn = baseEnv(h, { GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES: "1" });
+    const { flags } = await proveRole("gcp-gate", ["--config", config], optIn, [
+      { name: "run the credential program", check: { op: "run", cmd: program }, refused: false },
+      ...refusedOthers,
+    ]);
+    const run = flags.find((f) => f.startsWith("--allow-run="))!.slice("--allow-run=".length);
+    for (const p of run.split(",")) {
+      assert.ok(
+        p === program || DIALOG_PROGRAMS.has(p.slice(p.lastIndexOf("/") + 1)),
+        `gate may run ${p}`,
+      );
+    }
+    // Without Google's opt-in, the launcher grants the program nothing.
+    await proveRole("gcp-gate", ["--config", config], baseEnv(h), [
+      { name: "run the credential program", check: { op: "run", cmd: program }, refused: true },
+      ...refusedOthers,
+    ]);
+  },
+});
+
+Deno.test({
+  name:
+    "least privilege: inspection APIs are reachable by accounts/can only, and can by its resource's API only",
+  ignore: !hasLauncher("gcp-gate"),
+  fn: async () => {
+    await using home = tempDir();
+    await using fake = await startFakeGoogle();
+    const h = home.path;
+    const storage = loopbackListener();
+    const pubsub = loopbackListener();
+    try {
+      const config = `${h}/gate.toml`;
+      Deno.writeTextFileSync(`${h}/adc.json`, fake.adcJson());
+      Deno.writeTextFileSync(
+        config,
+        `socket_path = "${h}/run/gcp-gate/gate.sock"\ncredentials_file = "${h}/adc.json"\n${fake.endpointsToml()}` +
+          `storage = "http://127.0.0.1:${storage.port}"\npubsub = "http://127.0.0.1:${pubsub.port}"\n`,
+      );
+      const connect = (name: string, port: number, refused: boolean): Expectation => ({
+        name,
+        check: { op: "connect", hostname: "127.0.0.1", port },
+        refused,
+      });
+      const bucket = "//storage.googleapis.com/projects/_/buckets/b";
+      await proveRole("gcp-gate", ["--config", config], baseEnv(h), [
+        connect("the daemon reaches Storage", storage.port, true),
+        connect("the daemon reaches Pub/Sub", pubsub.port, true),
+        {
+          name: "fetch a core endpoint",
+          check: { op: "fetch", url: `${fake.base}/x` },
+          refused: false,
+        },
+      ]);
+      await proveRole(
+        "gcp-gate",
+        ["can", "storage.objects.get", "--resource", bucket, "--config", config],
+        baseEnv(h),
+        [
+          connect("can on a bucket reaches Storage", storage.port, false),
+          connect("can on a bucket reaches Pub/Sub", pubsub.port, true),
+        ],
+      );
+      await proveRole("gcp-gate", ["accounts", "--config", config], baseEnv(h), [
+        connect("accounts reaches Storage", storage.port, true),
+        connect("accounts reaches Pub/Sub", pubsub.port, true),
+      ]);
+    } finally {
+      storage.close();
+      pubsub.close();
+    }
+  },
+});

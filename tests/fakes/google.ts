@@ -8,10 +8,13 @@
  *   cloudresourcemanager <base>/crm      GET /v3/projects/<id>
  *   sts                  <base>/sts      POST /v1/token
  *
+ * IAM inspection APIs and a stricter STS live in ./google_iam.ts (options.iam).
+ *
  * It records every request and can inject faults (status, body, delay).
  * Every token it issues starts with {@linkcode FAKE_TOKEN_PREFIX} so tests can
  * scan whole logs for leaks.
  */
+import { type FakeIamOptions, fakeIamRoute } from "./google_iam.ts";
 
 export const FAKE_TOKEN_PREFIX = "ya29.FAKE";
 export const FAKE_REFRESH_TOKEN = "1//FAKE-refresh-token-0123456789abcdef";
@@ -82,6 +85,8 @@ export interface FakeGoogleOptions {
   /** Seconds issued tokens live (default 3599 / asked lifetime). */
   adcTokenSeconds?: number;
   port?: number;
+  /** Service accounts, permissions and federation rules (see ./google_iam.ts). */
+  iam?: FakeIamOptions;
 }
 
 function b64url(s: string): string {
@@ -141,6 +146,8 @@ export function startFakeGoogle(options: FakeGoogleOptions = {}): Promise<FakeGo
   }
 
   function route(req: Request, url: URL, body: string): Response {
+    const inspected = fakeIamRoute(req, url, body, options.iam ?? {}, { bearer, issue });
+    if (inspected) return inspected;
     const p = url.pathname;
     if (req.method === "POST" && p === "/oauth2/token") {
       const form = new URLSearchParams(body);
