@@ -110,13 +110,15 @@ export const PERMISSIONS: Readonly<Record<Role, RoleBuild>> = {
     grants: [
       {
         flag: "--allow-read",
-        scopes: ["{config_path}", "{socket_path}"],
-        why: "its config; connect to the gate socket",
+        scopes: ["{config_path}", "{socket_path}", "{socket_dir}"],
+        why:
+          "its config; connect to the gate socket; stat the socket's directory (owner, mode) to refuse a socket another user could replace",
       },
       {
         flag: "--allow-write",
         scopes: ["{socket_path}"],
-        why: "connect to the gate socket (Deno checks write on the socket path)",
+        why:
+          "connect to the gate socket (Deno checks write on the socket path); rename it onto itself (a no-op) to tell a read-only mount of its directory",
       },
       {
         flag: "--allow-net",
@@ -124,6 +126,12 @@ export const PERMISSIONS: Readonly<Record<Role, RoleBuild>> = {
         why: "listen on its loopback port; talk to the gate socket and nothing else",
       },
       { flag: "--allow-env", scopes: ["{env}"], why: "its GCP_GATE_* settings" },
+      {
+        flag: "--allow-sys",
+        scopes: ["uid"],
+        why:
+          "refuse a gate socket that is not owned by the uid it runs as (planted by another user)",
+      },
     ],
   },
   "with-prod": {

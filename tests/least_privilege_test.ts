@@ -407,6 +407,16 @@ Deno.test({
       },
       { name: "read /etc/passwd", check: { op: "read", path: "/etc/passwd" }, refused: true },
       { name: "write into HOME", check: { op: "write", path: `${h}/planted` }, refused: true },
+      {
+        name: "list its socket directory (stat owner and mode)",
+        check: { op: "readDir", path: `${h}/run/gcp-gate` },
+        refused: false,
+      },
+      {
+        name: "create a file beside the gate socket",
+        check: { op: "write", path: `${h}/run/gcp-gate/planted.sock` },
+        refused: true,
+      },
       ...OFF_HOST_REFUSED,
       {
         name: "fetch Google",

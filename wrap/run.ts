@@ -14,6 +14,8 @@ import { createApprovalCode } from "./approval_code.ts";
 import { buildChildEnv, NESTING_MARKER, parseExtra, parseNestingMarker } from "./child_env.ts";
 import { createPrivateConfig, type PrivateConfig } from "./cloudsdk_config.ts";
 import { resolveCommand } from "./command.ts";
+import { checkSocketTrust, SYSTEM_SOCKET_TRUST_DEPS } from "../shared/socket_trust.ts";
+import { preflightGate } from "./preflight.ts";
 import { probeProxy } from "./probe.ts";
 import { exitCodeForSignal, supervise } from "./supervise.ts";
 import { type ActiveSession, startTempProxy, type TempProxy } from "./temp_proxy.ts";
@@ -171,7 +173,23 @@ export async function runWithProd(req: WithProdRequest, log: Logger): Promise<nu
 
     // 2. Ask the gate (a human decides). The proxy starts meanwhile: it
     // serves nobody until the command runs, and it saves time after approval.
-    const gate = createGateClient({ socketPath: req.config.socket_path, timeoutMs: 10_000 });
+    const gate = createGateClient({
+      socketPath: req.config.socket_path,
+      timeoutMs: 10_000,
+      // Before every call, not just once: the socket can be replaced meanwhile.
+      checkSocket: (p) => checkSocketTrust(p, SYSTEM_SOCKET_TRUST_DEPS),
+    });
+    try {
+      await preflightGate({
+        config: req.config,
+        gate,
+        deps: SYSTEM_SOCKET_TRUST_DEPS,
+        signal: cancel.signal,
+      });
+    } catch (err) {
+      if (received) return exitCodeForSignal(received);
+      throw err;
+    }
     const opened: { session?: ActiveSession } = {};
     const proxyStart = startTempProxy({
       gate,
