@@ -13,6 +13,7 @@ import { type ApprovalQueue, createApprovalQueue } from "./approval/queue.ts";
 import type { Approver } from "./approval/types.ts";
 import { GATE_CLI } from "./cli.ts";
 import { installService } from "./install_service.ts";
+import { sshConfigCommand } from "./ssh_config.ts";
 import { runGate } from "./daemon.ts";
 
 /** The approver for prod requests: the one place that chooses it. */
@@ -29,6 +30,7 @@ const SUBCOMMANDS: Readonly<Record<string, Subcommand>> = {
   pending: pendingCommand,
   approve: approveCommand,
   deny: denyCommand,
+  "ssh-config": sshConfigCommand,
 };
 
 /** The gate's main: returns the exit code. */

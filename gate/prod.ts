@@ -199,6 +199,7 @@ export function createProdService(deps: ProdDeps): ProdService {
         command: req.command,
         notes: req.notes,
         code: req.code,
+        ...(req.from === undefined ? {} : { from: req.from }),
       }, signal);
       const decision = await approve(ask, "/session", signal);
       let s: Session;

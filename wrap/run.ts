@@ -16,6 +16,7 @@ import { createPrivateConfig, type PrivateConfig } from "./cloudsdk_config.ts";
 import { resolveCommand } from "./command.ts";
 import { checkSocketTrust, SYSTEM_SOCKET_TRUST_DEPS } from "../shared/socket_trust.ts";
 import { preflightGate } from "./preflight.ts";
+import { type CallerOrigin, callerOrigin } from "./origin.ts";
 import { probeProxy } from "./probe.ts";
 import { exitCodeForSignal, supervise } from "./supervise.ts";
 import { type ActiveSession, startTempProxy, type TempProxy } from "./temp_proxy.ts";
@@ -94,6 +95,7 @@ async function askForSession(
   req: WithProdRequest,
   scopes: string[],
   cancel: AbortSignal,
+  origin: CallerOrigin,
 ): Promise<SessionResponse> {
   const code = createApprovalCode();
   printError(
@@ -115,6 +117,7 @@ async function askForSession(
       scopes,
       ttl_seconds: req.config.session_ttl_seconds,
       code,
+      ...origin,
     }, { signal: cancel, timeoutMs: APPROVAL_DEADLINE_MS });
   } catch (err) {
     if (isGateError(err, "rate_limited")) {
@@ -203,7 +206,13 @@ export async function runWithProd(req: WithProdRequest, log: Logger): Promise<nu
     let session: SessionResponse;
     try {
       log.debug("asking the gate for a prod session");
-      session = await askForSession(gate, req, scopes, cancel.signal);
+      session = await askForSession(
+        gate,
+        req,
+        scopes,
+        cancel.signal,
+        callerOrigin(callerEnv, Deno.hostname),
+      );
     } catch (err) {
       await (await proxyStart.catch(() => undefined))?.shutdown();
       gate.close();

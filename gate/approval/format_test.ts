@@ -82,3 +82,9 @@ Deno.test("requestSummary() repeats project, scopes, lifetime, code and id in on
   const { code: _, ...without } = BASE;
   assert.match(requestSummary(without), /code none,/);
 });
+
+Deno.test("describeRequest() says which machine asks, as stated, or nothing when not stated", () => {
+  const text = describeRequest({ ...BASE, from: "build-vm-3 via ssh" }).join("\n");
+  assert.match(text, /^From: +build-vm-3 via ssh \(as stated by the caller; advisory\)$/m);
+  assert.doesNotMatch(describeRequest(BASE).join("\n"), /^From:/m);
+});
