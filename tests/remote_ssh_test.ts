@@ -206,6 +206,25 @@ Deno.test({
       assert.equal(fresh.status, 503, fresh.body);
       assert.match(fresh.body, /gate socket .* exists but nothing answers/);
       assert.ok(fresh.ms < 3000, `503 after ${fresh.ms} ms: within a client's 3 s deadline`);
+      // with-prod started now fails at once, before any approval code is shown.
+      const t0 = performance.now();
+      const lost = await run("with-prod", [
+        ...asUser(user).slice(1),
+        "env",
+        "-i",
+        `HOME=${user.home}`,
+        "PATH=/usr/bin:/bin",
+        `${BIN}/with-prod`,
+        "--",
+        "true",
+      ], { command: "setpriv", cwd: "/" });
+      const lostMs = performance.now() - t0;
+      assert.equal(lost.code, 1, lost.stderr);
+      assert.match(
+        lost.stderr.trim(),
+        /^with-prod: gate socket \S+ exists but nothing answers — restart gcp-gate on the host; over ssh: reconnect the ssh session that forwards the gate socket$/,
+      );
+      assert.ok(lostMs < 5000, `with-prod took ${lostMs} ms to give up`);
 
       // 6. ssh comes back (sshd replaces the stale socket): the next request succeeds.
       ssh = await start("ssh", sshArgs, { command: "ssh" });
