@@ -100,6 +100,7 @@ export function createProdService(deps: ProdDeps): ProdService {
       reason: ask.reason,
       approval_id: ask.id,
       approval_code: ask.code,
+      ...(ask.from === undefined ? {} : { caller_host: ask.from }),
     };
   }
 

@@ -8,8 +8,9 @@
  *
  * - {@linkcode checkSocketTrust}: the socket must be owned by us (or by root,
  *   who can replace any socket anyway: the case of a rootless container
- *   where your host uid shows as root) and must not be group/other
- *   accessible. Another user on a shared host could otherwise plant a socket
+ *   where your host uid shows as root; or, when we are root, by the owner of
+ *   its private directory: a root container user with the host user's mount)
+ *   and must not be group/other accessible. Another user on a shared host could otherwise plant a socket
  *   that harvests with-prod requests (command, approval code, session id).
  * - {@linkcode checkSocketDirWritable}: whether *we* can replace the socket.
  *   A same-uid process that can rename `gate.sock` can listen in its place
@@ -66,7 +67,21 @@ export function checkSocketTrust(path: string, deps: SocketTrustDeps): void {
   if (!st.isSocket) return; // the gate client says "not a socket — check socket_path"
   const me = deps.uid();
   const owner = st.uid ?? -1;
-  if (owner !== me && owner !== 0) {
+  const dir = dirname(path);
+  let dst: Deno.FileInfo;
+  try {
+    dst = deps.stat(dir);
+  } catch (err) {
+    throw new GateError("untrusted_socket", `cannot check ${dir}: ${String(err)}`);
+  }
+  const dirOwner = dst.uid ?? -1;
+  const dirMode = (dst.mode ?? 0) & 0o1777;
+  const othersWrite = (dirMode & 0o022) !== 0 && (dirMode & 0o1000) === 0;
+  // Root in a container (remoteUser root) sees the host user's socket in the
+  // host user's mounted directory: only that user (or root) could have put it
+  // there, and root chose this socket_path, so that owner is accepted too.
+  const rootUsingOwnersDir = me === 0 && owner === dirOwner && !othersWrite;
+  if (owner !== me && owner !== 0 && !rootUsingOwnersDir) {
     throw new GateError(
       "untrusted_socket",
       `refusing gate socket ${path}: it belongs to uid ${owner}, not to you (uid ${me}), so another user may have planted it; remove it and reconnect the gate (ssh RemoteForward or the mount) as uid ${me}`,
@@ -81,21 +96,9 @@ export function checkSocketTrust(path: string, deps: SocketTrustDeps): void {
       } lets other users reach it; it must be 0600 (gcp-gate creates it so; over ssh set StreamLocalBindMask 0177, the default)`,
     );
   }
-  const dir = dirname(path);
-  let dst: Deno.FileInfo;
-  try {
-    dst = deps.stat(dir);
-  } catch (err) {
-    throw new GateError("untrusted_socket", `cannot check ${dir}: ${String(err)}`);
-  }
-  const dirOwner = dst.uid ?? -1;
-  const dirMode = (dst.mode ?? 0) & 0o1777;
   // Another user who can write the directory can replace the socket between
   // this check and our connect(); the sticky bit stops that (as in /tmp).
-  if (
-    (dirOwner !== me && dirOwner !== 0) ||
-    ((dirMode & 0o022) !== 0 && (dirMode & 0o1000) === 0)
-  ) {
+  if ((dirOwner !== me && dirOwner !== 0 && !rootUsingOwnersDir) || othersWrite) {
     throw new GateError(
       "untrusted_socket",
       `refusing gate socket ${path}: its directory ${dir} (uid ${dirOwner}, mode ${

@@ -165,3 +165,24 @@ Deno.test("writableDirMessage() says why, the read-only mount string and the opt
   assert.match(m, /allow_writable_socket_dir = true/);
   assert.doesNotMatch(m, /\n/);
 });
+
+Deno.test("checkSocketTrust() as root accepts the owner of a private directory (root container, host user's mount)", () => {
+  checkSocketTrust(
+    SOCK,
+    fakeFs(0, {
+      [SOCK]: { uid: 1000, mode: 0o140600, socket: true },
+      [DIR]: { uid: 1000, mode: 0o40700 },
+    }),
+  );
+  // …but not a socket of another uid than the directory's owner.
+  const msg = refusal(() =>
+    checkSocketTrust(
+      SOCK,
+      fakeFs(0, {
+        [SOCK]: { uid: 1001, mode: 0o140600, socket: true },
+        [DIR]: { uid: 1000, mode: 0o40700 },
+      }),
+    )
+  );
+  assert.match(msg, /belongs to uid 1001, not to you \(uid 0\)/);
+});

@@ -197,11 +197,52 @@ Deno.test({
       assert.match(wrapped.stdout(), /prod=200/);
       assert.ok(stack.fake.issued().some((t) => t.email === PROD_SA), "a prod token was minted");
 
+      // 4b. with-prod in the "container": the remote user behind the read-only
+      // mount, without the opt-out (the setup docs/remote.md recommends).
+      const inContainer = await start("with-prod", [
+        "-m",
+        "sh",
+        "-c",
+        'mount --bind "$0" "$0" && mount -o remount,bind,ro "$0" && exec "$@"',
+        socketDir,
+        ...asUser(user),
+        "env",
+        "-i",
+        `HOME=${user.home}`,
+        "PATH=/usr/bin:/bin",
+        "GCP_GATE_ALLOW_WRITABLE_SOCKET_DIR=false",
+        `${BIN}/with-prod`,
+        "--",
+        "sh",
+        "-c",
+        `curl -s -o /dev/null -w "prod=%{http_code}" -H "Metadata-Flavor: Google" "http://$GCE_METADATA_HOST${TOKEN_PATH}"`,
+      ], { command: "unshare", cwd: "/" });
+      const second = await nextPending(stack);
+      assert.match(
+        second.listing,
+        /^ {2}From: +[A-Za-z0-9._-]+ \(as stated by the caller; advisory\)$/m,
+      );
+      const ok2 = await run("gcp-gate", [
+        "approve",
+        second.id,
+        "--yes",
+        "--config",
+        stack.configPath,
+      ], {
+        env: baseEnv(stack.home),
+      });
+      assert.equal(ok2.code, 0, ok2.stderr);
+      assert.equal((await inContainer.status).code, 0, inContainer.output());
+      assert.match(inContainer.stdout(), /prod=200/);
+      assertNoSecrets(inContainer.output(), stack.fake, "with-prod (container) output");
+
       // 5. The forward drops: cached token still served, a new scope gets 503 + reason, fast.
       ssh.kill("SIGTERM");
       await ssh.status;
       const cached = await metadata(hostPort, TOKEN_PATH);
       assert.equal(cached.status, 200, cached.body);
+      const cachedToken = (JSON.parse(cached.body) as { access_token?: string }).access_token;
+      assert.ok(cachedToken === token, "the token served while the gate is away is the cached one");
       const fresh = await metadata(hostPort, `${TOKEN_PATH}?scopes=${NEW_SCOPE}`);
       assert.equal(fresh.status, 503, fresh.body);
       assert.match(fresh.body, /gate socket .* exists but nothing answers/);
