@@ -177,3 +177,31 @@ Deno.test("with-prod and the proxy refuse a gate socket planted by another uid",
     /refusing gate socket .*gate\.sock: it belongs to uid 65534, not to you \(uid 0\), so another user may have planted it; .*/,
   );
 });
+
+Deno.test("a same-uid relay planted in a writable socket directory gets no with-prod request", async () => {
+  await using stack = await startStack({ proxy: false, gateToml: QUEUE_PROD_TOML });
+  const dir = stack.socketPath.replace(/\/[^/]+$/, "");
+  // The attack of issue 11: move the gate's socket aside, listen in its place
+  // with the same owner and mode, relay (and read) everything.
+  Deno.renameSync(stack.socketPath, `${dir}/real.sock`);
+  const relay = Deno.listen({ transport: "unix", path: stack.socketPath });
+  Deno.chmodSync(stack.socketPath, 0o600);
+  let connections = 0;
+  const accepting = (async () => {
+    for await (const conn of relay) {
+      connections++;
+      const upstream = await Deno.connect({ transport: "unix", path: `${dir}/real.sock` });
+      conn.readable.pipeTo(upstream.writable).catch(() => {});
+      upstream.readable.pipeTo(conn.writable).catch(() => {});
+    }
+  })();
+  try {
+    const r = await run("with-prod", ["--", "true"], { env: wrapEnv(stack, wrapConfig(stack)) });
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /its directory is writable from here/);
+    assert.equal(connections, 0, "with-prod never connected to the planted socket");
+  } finally {
+    relay.close();
+    await accepting.catch(() => {});
+  }
+});
