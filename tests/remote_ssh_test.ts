@@ -174,6 +174,14 @@ Deno.test({
       assert.equal(stack.fake.issued().find((t) => t.token === token)?.email, DEV_SA);
 
       // 4. with-prod in an ssh session on the remote host, approved on the laptop.
+      // The wrapped command asks with-prod's proxy for a token (prints the status only).
+      const probeFile = `${user.home}/probe.ts`;
+      Deno.writeTextFileSync(
+        probeFile,
+        `const r = await fetch("http://" + Deno.env.get("GCE_METADATA_HOST") + "${TOKEN_PATH}", { headers: { "Metadata-Flavor": "Google" } });\nawait r.body?.cancel();\nconsole.log("prod=" + r.status);\n`,
+        { mode: 0o644 },
+      );
+      const probe = [Deno.execPath(), "run", "--quiet", "--no-config", "-A", probeFile];
       const wrapped = await start("ssh", [
         "-F",
         cfg,
@@ -182,9 +190,7 @@ Deno.test({
         HOST,
         `${BIN}/with-prod`,
         "--",
-        "sh",
-        "-c",
-        `'curl -s -o /dev/null -w "prod=%{http_code}" -H "Metadata-Flavor: Google" "http://$GCE_METADATA_HOST${TOKEN_PATH}"'`,
+        ...probe,
       ], { command: "ssh" });
       const { id, listing } = await nextPending(stack);
       assert.match(listing, /^ {2}From: +\S+ via ssh \(as stated by the caller; advisory\)$/m);
@@ -213,9 +219,7 @@ Deno.test({
         "GCP_GATE_ALLOW_WRITABLE_SOCKET_DIR=false",
         `${BIN}/with-prod`,
         "--",
-        "sh",
-        "-c",
-        `curl -s -o /dev/null -w "prod=%{http_code}" -H "Metadata-Flavor: Google" "http://$GCE_METADATA_HOST${TOKEN_PATH}"`,
+        ...probe,
       ], { command: "unshare", cwd: "/" });
       const second = await nextPending(stack);
       assert.match(
