@@ -267,7 +267,7 @@ Deno.test({
       assert.equal(lost.code, 1, lost.stderr);
       assert.match(
         lost.stderr.trim(),
-        /^with-prod: gate socket \S+ exists but nothing answers — restart gcp-gate on the host; over ssh: reconnect the ssh session that forwards the gate socket$/,
+        /^with-prod: gate socket \S+ exists but nothing answers — restart gcp-gate on the host \(over ssh: reconnect the ssh session that forwards the gate socket\)$/,
       );
       assert.ok(lostMs < 5000, `with-prod took ${lostMs} ms to give up`);
 

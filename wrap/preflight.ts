@@ -54,7 +54,7 @@ export async function preflightGate(options: PreflightOptions): Promise<void> {
     if (isGateError(err, "gate_unreachable")) {
       throw new GateError(
         "gate_unreachable",
-        `${err.message}; over ssh: reconnect the ssh session that forwards the gate socket`,
+        `${err.message} (over ssh: reconnect the ssh session that forwards the gate socket)`,
       );
     }
     throw err;
