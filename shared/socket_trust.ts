@@ -54,14 +54,16 @@ function octal(mode: number): string {
 /**
  * Throws GateError `untrusted_socket` when the socket at `path` is not one we
  * may trust. A missing socket passes: connecting to it then fails with the
- * gate client's own "not found" message.
+ * gate client's own "not found" message (likewise one we may not stat).
  */
 export function checkSocketTrust(path: string, deps: SocketTrustDeps): void {
   let st: Deno.FileInfo;
   try {
     st = deps.stat(path);
   } catch (err) {
-    if (err instanceof Deno.errors.NotFound) return;
+    // Missing, or not ours to reach: connect() fails the same way, and the
+    // gate client's message for it says what to do.
+    if (err instanceof Deno.errors.NotFound || err instanceof Deno.errors.PermissionDenied) return;
     throw new GateError("untrusted_socket", `cannot check gate socket ${path}: ${String(err)}`);
   }
   if (!st.isSocket) return; // the gate client says "not a socket — check socket_path"
