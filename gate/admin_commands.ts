@@ -65,6 +65,7 @@ function toRequest(p: PendingView): ApprovalRequest {
     // An older gate's listing has neither field: no code, and (safest
     // reading) the engineer's own credentials.
     code: p.code ?? undefined,
+    from: p.from ?? undefined,
     serviceAccount: p.service_account ?? undefined,
   };
 }

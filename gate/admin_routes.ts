@@ -24,6 +24,8 @@ export interface PendingView {
   notes: string[];
   /** with-prod's confirmation code; null when the request did not come from with-prod. */
   code: string | null;
+  /** The caller's stated host ("build-vm-3 via ssh", advisory); null when not stated. */
+  from?: string | null;
   /** The account an approval grants (`prod_service_account`); null: the engineer's own credentials. */
   service_account: string | null;
   age_seconds: number;
@@ -66,6 +68,7 @@ export function createAdminHandler(deps: AdminHandlerDeps): (req: Request) => Pr
         command: r.command ? [...r.command] : null,
         notes: [...r.notes],
         code: r.code ?? null,
+        from: r.from ?? null,
         service_account: r.serviceAccount ?? null,
         age_seconds: Math.floor((t - createdAt) / 1000),
         expires_in: Math.max(0, Math.ceil((expiresAt - t) / 1000)),

@@ -27,6 +27,8 @@ export interface AuditEntry {
   readonly approval_id?: string | undefined;
   /** The code with-prod printed for the human to match (not a secret). */
   readonly approval_code?: string | undefined;
+  /** Where the caller says it runs ("build-vm-3 via ssh"; advisory, ≤ 72 characters). */
+  readonly caller_host?: string | undefined;
   readonly approval?: string | undefined;
   /** A caller with-prod's proxy refused (result "refused"): its pid, command and why. */
   readonly caller_pid?: number | null | undefined;

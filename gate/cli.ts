@@ -13,11 +13,16 @@ export const GATE_CLI: CliSpec = {
     "doctor [--json]           check this host's setup (exit 0 pass, 1 fail, 3 warnings)",
     "accounts [--project P] [--json]   service accounts you can impersonate (dev/prod marked)",
     "can <permission>… --resource <full resource name> [--as dev|prod|me] [--json]   which permissions are held (exit 1 if any is not)",
+    "ssh-config <host> [--remote-socket P]   print the ~/.ssh/config stanza forwarding the gate to <host>",
   ],
   extras: {
     print: {
       type: "boolean",
       help: "install-service: show the service file instead of writing it",
+    },
+    "remote-socket": {
+      type: "string",
+      help: "ssh-config: the socket path on the remote host (default /home/%r/.gcp-gate/gate.sock)",
     },
     yes: {
       type: "boolean",

@@ -16,6 +16,7 @@ import { GATE_CLI } from "./cli.ts";
 import { doctorCommand } from "./doctor.ts";
 import { canCommand } from "./can.ts";
 import { installService } from "./install_service.ts";
+import { sshConfigCommand } from "./ssh_config.ts";
 import { runGate } from "./daemon.ts";
 
 /** The approver for prod requests: the one place that chooses it. */
@@ -35,6 +36,7 @@ const SUBCOMMANDS: Readonly<Record<string, Subcommand>> = {
   doctor: doctorCommand,
   accounts: (inv, args, log) => accountsCommand(inv, args, log),
   can: (inv, args, log) => canCommand(inv, args, log),
+  "ssh-config": sshConfigCommand,
 };
 
 /** The gate's main: returns the exit code. */

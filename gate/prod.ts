@@ -100,6 +100,7 @@ export function createProdService(deps: ProdDeps): ProdService {
       reason: ask.reason,
       approval_id: ask.id,
       approval_code: ask.code,
+      ...(ask.from === undefined ? {} : { caller_host: ask.from }),
     };
   }
 
@@ -199,6 +200,7 @@ export function createProdService(deps: ProdDeps): ProdService {
         command: req.command,
         notes: req.notes,
         code: req.code,
+        ...(req.from === undefined ? {} : { from: req.from }),
       }, signal);
       const decision = await approve(ask, "/session", signal);
       let s: Session;

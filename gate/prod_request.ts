@@ -25,9 +25,36 @@ export interface ParsedProdRequest {
   readonly ttlSeconds: number;
   /** with-prod's confirmation code (format checked; the human compares it). */
   readonly code: string | undefined;
+  /** "build-vm-3 via ssh": the caller's stated host (advisory, sanitised, capped). */
+  readonly from?: string | undefined;
 }
 
-const FIELDS = ["command", "reason", "project", "scopes", "ttl_seconds", "code"];
+const FIELDS = ["command", "reason", "project", "scopes", "ttl_seconds", "code", "host", "via"];
+
+/** Longest host name shown (a DNS name is at most 253; a label 63). */
+const MAX_HOST_CHARS = 64;
+
+/**
+ * The caller's stated origin, made safe to show: host name characters only
+ * (anything else becomes "?"), capped; `via` only from a fixed list. Advisory:
+ * a container can claim any host name, so the human reads it as a hint.
+ */
+export function parseCallerOrigin(host: unknown, via: unknown): string | undefined {
+  if (host === undefined && via === undefined) return undefined;
+  if (host !== undefined && typeof host !== "string") {
+    throw new GateError("bad_request", "host must be a string");
+  }
+  if (via !== undefined && via !== "ssh") {
+    throw new GateError("bad_request", 'via must be "ssh" when given');
+  }
+  const h = (host ?? "").slice(0, 256).replace(/[^A-Za-z0-9._-]/g, "?");
+  const name = h === ""
+    ? "an unnamed host"
+    : h.length > MAX_HOST_CHARS
+    ? `${h.slice(0, MAX_HOST_CHARS)}…`
+    : h;
+  return via === "ssh" ? `${name} via ssh` : name;
+}
 
 /** Limits for {@linkcode parseProdRequest}. */
 export interface ProdRequestLimits {
@@ -115,7 +142,8 @@ export function parseProdRequest(
     }
     code = body.code;
   }
-  return { command, notes, reason, project, scopes, ttlSeconds, code };
+  const from = parseCallerOrigin(body.host, body.via);
+  return { command, notes, reason, project, scopes, ttlSeconds, code, from };
 }
 
 /**

@@ -48,3 +48,22 @@ Deno.test("parseRefusalReport() bounds and sanitises what with-prod reports", ()
     );
   }
 });
+
+Deno.test("parseProdRequest() shows the caller's host as stated, sanitised and capped", () => {
+  assert.equal(
+    parseProdRequest({ host: "build-vm-3", via: "ssh" }, limits).from,
+    "build-vm-3 via ssh",
+  );
+  assert.equal(parseProdRequest({ host: "build-vm-3" }, limits).from, "build-vm-3");
+  assert.equal(parseProdRequest({}, limits).from, undefined);
+  // A line break or escape cannot forge another dialog line; length is bounded.
+  assert.equal(parseProdRequest({ host: "vm\nCode: K7P-QX2" }, limits).from, "vm?Code??K7P-QX2");
+  const long = parseProdRequest({ host: "a".repeat(100_000) }, limits).from ?? "";
+  assert.equal(long, `${"a".repeat(64)}…`);
+  for (const bad of [{ host: 5 }, { via: "tcp" }, { host: "x", via: true }]) {
+    assert.throws(
+      () => parseProdRequest(bad, limits),
+      (e: unknown) => isGateError(e, "bad_request"),
+    );
+  }
+});

@@ -117,14 +117,15 @@ export const PERMISSIONS: Readonly<Record<Role, RoleBuild>> = {
     grants: [
       {
         flag: "--allow-read",
-        scopes: ["{config_path}", "{socket_path}", "{doctor_reads}"],
+        scopes: ["{config_path}", "{socket_path}", "{socket_dir}", "{doctor_reads}"],
         why:
-          "its config; connect to the gate socket. doctor only: the socket's directory (owner/mode), HOME and gcloud's config directory, to find credentials that would bypass the gate (names reported, contents never)",
+          "its config; connect to the gate socket; stat the socket's directory (owner, mode) to refuse a socket another user could replace. doctor only: HOME and gcloud's config directory, to find credentials that would bypass the gate (names reported, contents never)",
       },
       {
         flag: "--allow-write",
         scopes: ["{socket_path}"],
-        why: "connect to the gate socket (Deno checks write on the socket path)",
+        why:
+          "connect to the gate socket (Deno checks write on the socket path); rename it onto itself (a no-op) to tell a read-only mount of its directory",
       },
       {
         flag: "--allow-net",
@@ -140,8 +141,9 @@ export const PERMISSIONS: Readonly<Record<Role, RoleBuild>> = {
       },
       {
         flag: "--allow-sys",
-        scopes: ["{doctor_sys}"],
-        why: "doctor only: its uid, to compare with the gate socket's owner",
+        scopes: ["uid"],
+        why:
+          "refuse a gate socket that is not owned by the uid it runs as (planted by another user); doctor compares it with the socket's owner too",
       },
     ],
   },

@@ -144,7 +144,6 @@ export function placeholders(role: Role, inv: Invocation): Record<string, string
     doctor_reads: proxyDoctor ? doctorReadPaths(c.socket_path, readEnv) : [],
     doctor_hosts: proxyDoctor ? probeHostScopes(c.doctor_metadata_probe_hosts) : [],
     doctor_env: proxyDoctor ? doctorEnvNames() : [],
-    doctor_sys: proxyDoctor ? ["uid"] : [],
   };
 }
 

@@ -24,7 +24,7 @@ export const ROLE_NAMES: readonly Role[] = [
   "gcp-kube-setup",
 ];
 
-type Kind = "string" | "int" | "path" | "url" | "email" | "enum" | "list";
+type Kind = "string" | "int" | "bool" | "path" | "url" | "email" | "enum" | "list";
 
 /** Reads one environment variable; undefined when unset. */
 export type EnvReader = (name: string) => string | undefined;
@@ -36,7 +36,7 @@ interface KeySpec {
   readonly min?: number;
   readonly max?: number;
   readonly values?: readonly string[];
-  readonly default?: string | number | ((env: EnvReader) => string | undefined);
+  readonly default?: string | number | boolean | ((env: EnvReader) => string | undefined);
 }
 
 const GATE: Role = "gcp-gate";
@@ -200,6 +200,13 @@ export const CONFIG_SCHEMA = {
     roles: [GATE],
     default: "googleapis.com",
   },
+  allow_writable_socket_dir: {
+    kind: "bool",
+    help:
+      "DANGEROUS: let with-prod ask for prod access through a socket directory it can write (a same-uid process could replace the socket and keep your approved session); mount the directory read-only instead",
+    roles: [WRAP],
+    default: false,
+  },
   zone: {
     kind: "string",
     help: "zone the metadata proxy reports for instance/zone",
@@ -356,6 +363,8 @@ export interface Config {
   readonly osascript_path: string;
   readonly universe_domain: string;
   readonly zone: string;
+  /** with-prod: proceed when the socket directory is writable (see shared/socket_trust.ts). */
+  readonly allow_writable_socket_dir: boolean;
   readonly scopes: string;
   readonly doctor_metadata_probe_hosts: string;
   readonly kubeconfig: string;
@@ -464,6 +473,8 @@ function describeKind(spec: KeySpec): string {
   switch (spec.kind) {
     case "int":
       return `an integer from ${spec.min} to ${spec.max}`;
+    case "bool":
+      return "true or false";
     case "enum":
       return `one of ${spec.values?.join(", ")}`;
     case "list":
@@ -485,7 +496,7 @@ function validate(
   where: string,
   env: EnvReader,
   cwd: () => string,
-): string | number | string[] {
+): string | number | boolean | string[] {
   const spec: KeySpec = CONFIG_SCHEMA[key];
   const bad = (): never => {
     throw new GateError(
@@ -503,6 +514,13 @@ function validate(
       bad();
     }
     return n;
+  }
+  if (spec.kind === "bool") {
+    if (typeof raw === "boolean") return raw;
+    const t = typeof raw === "string" ? raw.trim().toLowerCase() : "";
+    if (t === "true" || t === "1") return true;
+    if (t === "false" || t === "0") return false;
+    return bad();
   }
   if (typeof raw !== "string") return bad();
   const value = raw.trim();
@@ -739,6 +757,7 @@ export function loadInvocation(
     osascript_path: out.osascript_path as string,
     universe_domain: out.universe_domain as string,
     zone: out.zone as string,
+    allow_writable_socket_dir: out.allow_writable_socket_dir as boolean,
     scopes: out.scopes as string,
     doctor_metadata_probe_hosts: out.doctor_metadata_probe_hosts as string,
     kubeconfig: out.kubeconfig as string,

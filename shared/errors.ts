@@ -22,6 +22,7 @@ export type ErrorCode =
   | "forbidden"
   | "unsafe_path"
   | "already_running"
+  | "untrusted_socket"
   | "internal";
 
 const DEFAULT_STATUS: Readonly<Record<ErrorCode, number>> = Object.freeze({
@@ -44,6 +45,7 @@ const DEFAULT_STATUS: Readonly<Record<ErrorCode, number>> = Object.freeze({
   forbidden: 403,
   unsafe_path: 500,
   already_running: 500,
+  untrusted_socket: 503,
   internal: 500,
 });
 

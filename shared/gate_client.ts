@@ -26,6 +26,12 @@ export interface GateClientOptions {
   socketPath: string;
   /** Default deadline per call (ms). */
   timeoutMs?: number;
+  /**
+   * Runs before every connect and throws to refuse the socket (see
+   * shared/socket_trust.ts): the socket can be replaced between calls, e.g.
+   * when an ssh forward comes back.
+   */
+  checkSocket?: (socketPath: string) => void;
 }
 
 /** Per-call options. */
@@ -83,6 +89,7 @@ const KNOWN_CODES: ReadonlySet<string> = new Set<ErrorCode>([
   "forbidden",
   "unsafe_path",
   "already_running",
+  "untrusted_socket",
   "internal",
 ]);
 
@@ -122,6 +129,8 @@ export interface SocketCallerOptions {
   timeoutMs?: number;
   /** Turns a failed connect into an actionable error. */
   unreachable: (socketPath: string, err: unknown) => GateError;
+  /** Throws to refuse the socket before connecting. */
+  checkSocket?: (socketPath: string) => void;
 }
 
 /**
@@ -142,6 +151,7 @@ export function createSocketCaller(options: SocketCallerOptions): SocketCall {
     const timeoutMs = opts.timeoutMs ?? defaultTimeout;
     const timeout = AbortSignal.timeout(timeoutMs);
     const signal = opts.signal ? AbortSignal.any([opts.signal, timeout]) : timeout;
+    options.checkSocket?.(socketPath);
     let res: RawAnswer;
     try {
       // One connection per call: the gate is local, a connect costs ~0.1 ms,
@@ -203,6 +213,7 @@ export function createGateClient(options: GateClientOptions): GateClient {
     socketPath: options.socketPath,
     unreachable,
     ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
+    ...(options.checkSocket === undefined ? {} : { checkSocket: options.checkSocket }),
   });
 
   function query(params: Record<string, string | number | undefined>): string {

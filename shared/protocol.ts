@@ -70,6 +70,13 @@ export interface ProdRequest {
    * it so the human can tell their request from one another process sent.
    */
   code?: string;
+  /**
+   * The caller's host name (advisory, like the command: the caller states it).
+   * Shown as "from <host>" so the human knows which machine asks.
+   */
+  host?: string;
+  /** How the caller reaches the gate, when it knows: "ssh" (advisory). */
+  via?: "ssh";
 }
 
 /**

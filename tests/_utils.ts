@@ -305,6 +305,10 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       `service_account = "${DEV_SA}"`,
       `socket_path = "${socketPath}"`,
       `credentials_file = "${adc}"`,
+      // with-prod runs beside the gate here, not in a container with a
+      // read-only mount: accept the writable socket directory (tests/socket_trust_test.ts
+      // covers the refusal).
+      `allow_writable_socket_dir = true`,
       options.gateToml ?? "",
       fake.endpointsToml(),
     ].join("\n"),

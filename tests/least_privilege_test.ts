@@ -407,6 +407,16 @@ Deno.test({
       },
       { name: "read /etc/passwd", check: { op: "read", path: "/etc/passwd" }, refused: true },
       { name: "write into HOME", check: { op: "write", path: `${h}/planted` }, refused: true },
+      {
+        name: "list its socket directory (stat owner and mode)",
+        check: { op: "readDir", path: `${h}/run/gcp-gate` },
+        refused: false,
+      },
+      {
+        name: "create a file beside the gate socket",
+        check: { op: "write", path: `${h}/run/gcp-gate/planted.sock` },
+        refused: true,
+      },
       ...OFF_HOST_REFUSED,
       {
         name: "fetch Google",
@@ -655,7 +665,8 @@ Deno.test({
         ...shared,
         ...doctorOnly(false),
       ]);
-      assert.ok(!daemon.flags.some((f) => f.startsWith("--allow-sys")), daemon.flags.join(" "));
+      // The proxy itself knows its uid too (it refuses a socket planted by another user).
+      assert.ok(daemon.flags.includes("--allow-sys=uid"), daemon.flags.join(" "));
       assert.ok(!daemon.flags.some((f) => f.includes(`${probe.port}`)), daemon.flags.join(" "));
     } finally {
       probe.close();

@@ -14,6 +14,9 @@ import { createApprovalCode } from "./approval_code.ts";
 import { buildChildEnv, NESTING_MARKER, parseExtra, parseNestingMarker } from "./child_env.ts";
 import { createPrivateConfig, type PrivateConfig } from "./cloudsdk_config.ts";
 import { resolveCommand } from "./command.ts";
+import { checkSocketTrust, SYSTEM_SOCKET_TRUST_DEPS } from "../shared/socket_trust.ts";
+import { preflightGate } from "./preflight.ts";
+import { type CallerOrigin, callerOrigin } from "./origin.ts";
 import { probeProxy } from "./probe.ts";
 import { exitCodeForSignal, supervise } from "./supervise.ts";
 import { type ActiveSession, startTempProxy, type TempProxy } from "./temp_proxy.ts";
@@ -92,6 +95,7 @@ async function askForSession(
   req: WithProdRequest,
   scopes: string[],
   cancel: AbortSignal,
+  origin: CallerOrigin,
 ): Promise<SessionResponse> {
   const code = createApprovalCode();
   printError(
@@ -113,6 +117,7 @@ async function askForSession(
       scopes,
       ttl_seconds: req.config.session_ttl_seconds,
       code,
+      ...origin,
     }, { signal: cancel, timeoutMs: APPROVAL_DEADLINE_MS });
   } catch (err) {
     if (isGateError(err, "rate_limited")) {
@@ -171,7 +176,23 @@ export async function runWithProd(req: WithProdRequest, log: Logger): Promise<nu
 
     // 2. Ask the gate (a human decides). The proxy starts meanwhile: it
     // serves nobody until the command runs, and it saves time after approval.
-    const gate = createGateClient({ socketPath: req.config.socket_path, timeoutMs: 10_000 });
+    const gate = createGateClient({
+      socketPath: req.config.socket_path,
+      timeoutMs: 10_000,
+      // Before every call, not just once: the socket can be replaced meanwhile.
+      checkSocket: (p) => checkSocketTrust(p, SYSTEM_SOCKET_TRUST_DEPS),
+    });
+    try {
+      await preflightGate({
+        config: req.config,
+        gate,
+        deps: SYSTEM_SOCKET_TRUST_DEPS,
+        signal: cancel.signal,
+      });
+    } catch (err) {
+      if (received) return exitCodeForSignal(received);
+      throw err;
+    }
     const opened: { session?: ActiveSession } = {};
     const proxyStart = startTempProxy({
       gate,
@@ -185,7 +206,13 @@ export async function runWithProd(req: WithProdRequest, log: Logger): Promise<nu
     let session: SessionResponse;
     try {
       log.debug("asking the gate for a prod session");
-      session = await askForSession(gate, req, scopes, cancel.signal);
+      session = await askForSession(
+        gate,
+        req,
+        scopes,
+        cancel.signal,
+        callerOrigin(callerEnv, Deno.hostname),
+      );
     } catch (err) {
       await (await proxyStart.catch(() => undefined))?.shutdown();
       gate.close();

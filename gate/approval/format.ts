@@ -115,6 +115,9 @@ export function describeRequest(req: ApprovalRequest, options: DescribeOptions =
     "",
     codeLine(req),
     `Who:       ${clean(req.email)}`,
+    ...(req.from === undefined
+      ? []
+      : [`From:      ${clean(req.from)} (as stated by the caller; advisory)`]),
     grantsLine(req),
     `Project:   ${clean(req.project ?? "(not given)")}`,
     // Your own token carries every permission you have, for Google's ~1 h:

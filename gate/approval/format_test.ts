@@ -91,3 +91,9 @@ Deno.test("describeRequest() states what an approval really hands on (relays, pr
   // Before the request id, so a capped listing still shows them above the question.
   assert.ok(text.indexOf("Know before you allow") < text.indexOf("Request:"));
 });
+
+Deno.test("describeRequest() says which machine asks, as stated, or nothing when not stated", () => {
+  const text = describeRequest({ ...BASE, from: "build-vm-3 via ssh" }).join("\n");
+  assert.match(text, /^From: +build-vm-3 via ssh \(as stated by the caller; advisory\)$/m);
+  assert.doesNotMatch(describeRequest(BASE).join("\n"), /^From:/m);
+});

@@ -26,6 +26,8 @@ export interface ApprovalRequest {
    * method so the human can tell their request from a look-alike.
    */
   readonly code?: string | undefined;
+  /** "build-vm-3 via ssh": where the caller says it runs (advisory); undefined: not stated. */
+  readonly from?: string | undefined;
   /**
    * The account whose tokens an approval hands out (`prod_service_account`);
    * undefined: the engineer's own ADC credentials, which ignore the scopes

@@ -1,0 +1,62 @@
+/**
+ * with-prod's checks before it asks for prod access: is the gate socket one
+ * we may trust, can a process running as us replace it, and is a gate there
+ * at all. Each failure is one line saying why and what to fix, before any
+ * approval code is shown or any human is asked.
+ */
+import type { Config } from "../shared/config.ts";
+import { GateError, isGateError } from "../shared/errors.ts";
+import type { GateClient } from "../shared/gate_client.ts";
+import {
+  checkSocketDirWritable,
+  checkSocketTrust,
+  type SocketTrustDeps,
+  writableDirMessage,
+} from "../shared/socket_trust.ts";
+
+/** Deadline for the gate's health answer: over ssh a sleeping laptop leaves a connect hanging. */
+export const PREFLIGHT_TIMEOUT_MS = 5000;
+
+/** Options for {@linkcode preflightGate}. */
+export interface PreflightOptions {
+  readonly config: Config;
+  readonly gate: GateClient;
+  readonly deps: SocketTrustDeps;
+  readonly signal?: AbortSignal;
+}
+
+/**
+ * Throws GateError `untrusted_socket` (socket or its directory not safe) or
+ * `gate_unreachable` (no gate answers), at once.
+ */
+export async function preflightGate(options: PreflightOptions): Promise<void> {
+  const { config, deps } = options;
+  const path = config.socket_path;
+  checkSocketTrust(path, deps);
+  if (!config.allow_writable_socket_dir) {
+    const dir = checkSocketDirWritable(path, deps);
+    if (dir.writable) throw new GateError("untrusted_socket", writableDirMessage(path, dir.why));
+  }
+  try {
+    await options.gate.health({
+      timeoutMs: PREFLIGHT_TIMEOUT_MS,
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
+  } catch (err) {
+    if (isGateError(err, "timeout")) {
+      throw new GateError(
+        "gate_unreachable",
+        `the gate at ${path} did not answer within ${
+          PREFLIGHT_TIMEOUT_MS / 1000
+        } s — is gcp-gate running, and (over ssh) the laptop awake and the ssh session up?`,
+      );
+    }
+    if (isGateError(err, "gate_unreachable")) {
+      throw new GateError(
+        "gate_unreachable",
+        `${err.message} (over ssh: reconnect the ssh session that forwards the gate socket)`,
+      );
+    }
+    throw err;
+  }
+}

@@ -1,0 +1,87 @@
+import assert from "node:assert/strict";
+import { type Config, loadInvocation } from "../shared/config.ts";
+import { GateError, isGateError } from "../shared/errors.ts";
+import type { GateClient } from "../shared/gate_client.ts";
+import type { HealthResponse } from "../shared/protocol.ts";
+import type { SocketTrustDeps } from "../shared/socket_trust.ts";
+import { WRAP_CLI } from "./cli.ts";
+import { preflightGate } from "./preflight.ts";
+
+const SOCK = "/run/gcp-gate/gate.sock";
+
+function config(env: Record<string, string> = {}): Config {
+  return loadInvocation(WRAP_CLI, [], {
+    env: (k) => ({ HOME: "/home/u", GCP_GATE_SOCKET_PATH: SOCK, ...env })[k],
+    readTextFile: () => undefined,
+    cwd: () => "/",
+  }).config;
+}
+
+function info(uid: number, mode: number, isSocket: boolean): Deno.FileInfo {
+  return { ...Deno.statSync("/"), uid, mode, isSocket, isDirectory: !isSocket };
+}
+
+/** Our 0600 socket in our 0700 directory; `ro`: the directory is a read-only mount. */
+function fs(ro: boolean): SocketTrustDeps {
+  return {
+    uid: () => 1000,
+    stat: (p) => (p === SOCK ? info(1000, 0o140600, true) : info(1000, 0o40700, false)),
+    renameOnto: () => {
+      if (ro) throw Object.assign(new Error("read-only"), { code: "EROFS" });
+    },
+  };
+}
+
+function gate(health: () => Promise<HealthResponse>): GateClient {
+  const unused = (): never => assert.fail("only health() is expected before approval");
+  return {
+    health,
+    token: unused,
+    identity: unused,
+    projectNumber: unused,
+    universeDomain: unused,
+    identityToken: unused,
+    createSession: unused,
+    getSession: unused,
+    deleteSession: unused,
+    reportRefusal: unused,
+    close: () => {},
+  };
+}
+
+const healthy = gate(() =>
+  Promise.resolve({ status: "ok", uptime_seconds: 1, version: "t", protocol: 1 })
+);
+
+Deno.test("preflightGate() passes a read-only mount with a live gate", async () => {
+  await preflightGate({ config: config(), gate: healthy, deps: fs(true) });
+});
+
+Deno.test("preflightGate() refuses a writable directory unless allow_writable_socket_dir", async () => {
+  await assert.rejects(
+    preflightGate({ config: config(), gate: healthy, deps: fs(false) }),
+    (e: unknown) => isGateError(e, "untrusted_socket") && /readonly/.test(e.message),
+  );
+  await preflightGate({
+    config: config({ GCP_GATE_ALLOW_WRITABLE_SOCKET_DIR: "true" }),
+    gate: healthy,
+    deps: fs(false),
+  });
+});
+
+Deno.test("preflightGate() turns a dead or silent gate into one line about the ssh session", async () => {
+  const dead = gate(() =>
+    Promise.reject(new GateError("gate_unreachable", "gate socket x exists but nothing answers"))
+  );
+  await assert.rejects(
+    preflightGate({ config: config(), gate: dead, deps: fs(true) }),
+    (e: unknown) =>
+      isGateError(e, "gate_unreachable") && /reconnect the ssh session/.test(e.message),
+  );
+  const silent = gate(() => Promise.reject(new GateError("timeout", "no answer")));
+  await assert.rejects(
+    preflightGate({ config: config(), gate: silent, deps: fs(true) }),
+    (e: unknown) =>
+      isGateError(e, "gate_unreachable") && /did not answer within 5 s/.test(e.message),
+  );
+});
