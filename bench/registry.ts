@@ -3,6 +3,7 @@ import type { Bench } from "./_bench.ts";
 import { benchGate } from "./gate.ts";
 import { kubeTokenStartup } from "./kube.ts";
 import { benchMemory, benchStartup, benchThroughput } from "./proxy.ts";
+import { benchRedaction } from "./redact.ts";
 import { wrapProxyThroughput, wrapTrueOverhead } from "./wrap.ts";
 
 export const BENCHES: Record<string, Bench> = {
@@ -11,6 +12,7 @@ export const BENCHES: Record<string, Bench> = {
   "proxy.throughput": benchThroughput,
   "proxy.startup": benchStartup,
   "proxy.memory": benchMemory,
+  "redact.hostile_body": benchRedaction,
   "wrap.proxy_throughput": wrapProxyThroughput,
   "wrap.true_overhead": wrapTrueOverhead,
 };
