@@ -7,6 +7,7 @@ import type { Config, Invocation } from "../shared/config.ts";
 import { GateError } from "../shared/errors.ts";
 import { createLogger, type Logger } from "../shared/log.ts";
 import { approveCommand, denyCommand, pendingCommand } from "./admin_commands.ts";
+import { auditCommand } from "./audit_command.ts";
 import { startAdminServer } from "./admin_server.ts";
 import { createApprover } from "./approval/chain.ts";
 import { type ApprovalQueue, createApprovalQueue } from "./approval/queue.ts";
@@ -29,6 +30,7 @@ const SUBCOMMANDS: Readonly<Record<string, Subcommand>> = {
   pending: pendingCommand,
   approve: approveCommand,
   deny: denyCommand,
+  audit: auditCommand,
 };
 
 /** The gate's main: returns the exit code. */

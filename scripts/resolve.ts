@@ -53,6 +53,7 @@ function realTarget(path: string): string {
 
 /** Placeholder values for one invocation. */
 export function placeholders(role: Role, inv: Invocation): Record<string, string[]> {
+  if (role === "gcp-gate" && inv.positionals[0] === "audit") return auditReaderPlaceholders(inv);
   const c = inv.config;
   const kube = realTarget(c.kubeconfig);
   // external_account ADC: its subject token file or URL host (gate only).
@@ -69,6 +70,7 @@ export function placeholders(role: Role, inv: Invocation): Record<string, string
     zenity_path: [c.zenity_path],
     osascript_path: [c.osascript_path],
     audit_dir: [dirname(c.audit_log)],
+    audit_write_dir: [dirname(c.audit_log)],
     credentials_candidates: [...c.credentials_candidates],
     endpoint_hosts: [...new Set(Object.values(c.endpoints).map(hostPort))],
     port: [String(c.port)],
@@ -82,6 +84,37 @@ export function placeholders(role: Role, inv: Invocation): Record<string, string
         inv.extras.print !== true && (Deno.build.os === "linux" || Deno.build.os === "darwin")
       ? [serviceDir(Deno.build.os, readEnv)]
       : [],
+  };
+}
+
+/**
+ * `gcp-gate audit` and `gcp-gate audit verify` only read the audit log: its
+ * config and the audit directory, nothing else. No socket, no Google, no
+ * dialog program, no write anywhere (a reader that could write could also
+ * "repair" the log it checks).
+ */
+function auditReaderPlaceholders(inv: Invocation): Record<string, string[]> {
+  const c = inv.config;
+  const none: string[] = [];
+  return {
+    env: envNamesFor("gcp-gate"),
+    config_path: c.config_path ? [c.config_path] : none,
+    socket_path: none,
+    socket_dir: none,
+    admin_socket_path: none,
+    admin_socket_dir: none,
+    zenity_path: none,
+    osascript_path: none,
+    audit_dir: [dirname(c.audit_log)],
+    audit_write_dir: none,
+    credentials_candidates: none,
+    endpoint_hosts: none,
+    port: none,
+    kubeconfig: none,
+    kubeconfig_dir: none,
+    credential_source_files: none,
+    credential_source_hosts: none,
+    service_dir: none,
   };
 }
 
