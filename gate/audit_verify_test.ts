@@ -130,3 +130,32 @@ Deno.test("verifyLog() accepts lines written before the chain and chains on from
     Deno.removeSync(dir, { recursive: true });
   }
 });
+
+Deno.test("a gate restarted on a cut log warns, and continues the chain from its head so the cut stays visible", async () => {
+  const dir = Deno.makeTempDirSync();
+  try {
+    const path = await writeLog(dir, 10, 1 << 20);
+    edit(path, (l) => l.slice(0, -3));
+    const messages: string[] = [];
+    const audit = createAuditLog({
+      path,
+      maxBytes: 1 << 20,
+      keep: 2,
+      log: createLogger({ write: (m) => messages.push(m) }),
+    });
+    audit.record({ endpoint: "/token", level: "dev", result: "granted" });
+    await audit.close();
+    assert.ok(
+      messages.some((m) =>
+        m.includes('its last line is not the one the gate last wrote; run "gcp-gate audit verify"')
+      ),
+      messages.join("\n"),
+    );
+    assert.match(
+      verifyLog(path).problem ?? "",
+      /^3 lines \(seq 8–10\) removed between audit\.log line 7 and audit\.log line 8$/,
+    );
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});

@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { createGateClient } from "../shared/gate_client.ts";
-import { approveNext, QUEUE_PROD_TOML, startStack } from "./_utils.ts";
+import { approveNext, baseEnv, QUEUE_PROD_TOML, run, startStack } from "./_utils.ts";
 
 function linesOf(path: string): string[] {
   try {
@@ -79,6 +79,26 @@ Deno.test("1,000 rejected prod requests with 30 KB commands do not rotate an ear
     );
     assert.deepEqual(granted.command, ["gcloud", "sql", "connect", "prod-db"]);
     assert.ok(!decisions.some((l) => l.result === "rate_limited"), "no junk in the decisions file");
+    // Rotated out of the main log by the junk, the viewer still shows it (from the decisions file).
+    const prefix = session.session_id.slice(0, 8);
+    assert.ok(!main.some((l) => l.includes(`"session":"${prefix}"`)), "rotated out of audit.log*");
+    const shown = await run("gcp-gate", [
+      "audit",
+      "--session",
+      prefix,
+      "--config",
+      stack.configPath,
+    ], {
+      env: baseEnv(stack.home),
+    });
+    assert.equal(shown.code, 0, shown.stderr);
+    assert.match(shown.stdout, /▶ PROD {2}granted .*\$ gcloud sql connect prod-db/);
+    assert.equal(
+      (await run("gcp-gate", ["audit", "verify", "--config", stack.configPath], {
+        env: baseEnv(stack.home),
+      })).code,
+      0,
+    );
   } finally {
     gate.close();
     http.close();
