@@ -28,14 +28,15 @@ export interface AuditCommandDeps {
   now: () => number;
   /** Sleeps between `--follow` polls; resolves false to stop following. */
   wait: (ms: number) => Promise<boolean>;
-  color: boolean;
+  /** Whether to colour prod decisions (a terminal, and NO_COLOR unset). */
+  color: () => boolean;
 }
 
 const REAL: AuditCommandDeps = {
   out: printOut,
   now: Date.now,
   wait: (ms) => new Promise((r) => setTimeout(() => r(true), ms)),
-  color: Deno.stdout.isTerminal() && !Deno.noColor,
+  color: () => Deno.stdout.isTerminal() && !Deno.noColor,
 };
 
 const FOLLOW_POLL_MS = 500;
@@ -81,7 +82,7 @@ function show(
   if (picked.length === 0) return;
   const text = inv.extras.json === true
     ? picked.map((l) => l.text)
-    : formatRecords(picked.map((l) => parseRecord(l.text)), deps.color);
+    : formatRecords(picked.map((l) => parseRecord(l.text)), deps.color());
   deps.out(text.join("\n"));
 }
 
