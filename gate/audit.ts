@@ -4,9 +4,19 @@
  * queued and flushed in the background so the request path never waits for
  * the disk; cache hits of dev tokens are counted and summarised once a minute
  * so the log stays small under load. Size-based rotation keeps N old files.
+ *
+ * The container drives much of what is logged, so (gate/audit_line.ts) every
+ * line is bounded, repeated rejections are counted in the same summaries as
+ * cache hits, and prod decisions (granted, denied, revoked) are also written
+ * to their own file (`<audit_log>.decisions`, same rotation settings) that
+ * no junk reaches. Both files are hash-chained (gate/audit_file.ts).
  */
 import type { Logger } from "../shared/log.ts";
 import { redactValue } from "../shared/redact.ts";
+import { type ChainedFile, createChainedFile } from "./audit_file.ts";
+import { boundCommand, commandDigest, FOLD_AFTER, foldKey, isProdDecision } from "./audit_line.ts";
+
+export { rotateFiles } from "./audit_file.ts";
 
 export type AuditResult = "granted" | "denied" | "error" | "rate_limited" | "revoked" | "refused";
 
@@ -38,6 +48,8 @@ export interface AuditEntry {
   readonly code?: string | undefined;
   /** For summary lines: cache hits served since the previous summary. */
   readonly cache_hits?: number | undefined;
+  /** For summary lines: repeats of a rejection counted, not written, since the previous summary. */
+  readonly repeats?: number | undefined;
   readonly period_seconds?: number | undefined;
 }
 
@@ -65,87 +77,63 @@ export interface AuditLogOptions {
   maxQueue?: number;
 }
 
-function dirname(p: string): string {
-  const i = p.lastIndexOf("/");
-  return i <= 0 ? "/" : p.slice(0, i);
+/** The decisions file of an audit log. */
+export function decisionsPath(path: string): string {
+  return `${path}.decisions`;
 }
 
-/** Renames `path` → `path.1` → … → `path.keep` (the oldest falls off). */
-export function rotateFiles(path: string, keep: number): void {
-  try {
-    Deno.removeSync(`${path}.${keep}`);
-  } catch { /* not there */ }
-  for (let i = keep - 1; i >= 1; i--) {
-    try {
-      Deno.renameSync(`${path}.${i}`, `${path}.${i + 1}`);
-    } catch { /* gap */ }
-  }
-  try {
-    Deno.renameSync(path, `${path}.1`);
-  } catch { /* nothing to rotate */ }
+/** One queued line: its JSON (chain fields are added per file), and its decisions-file form. */
+interface Queued {
+  json: string;
+  decision: string | undefined;
 }
 
-/** Creates the audit log writer. The file and its directory are created private. */
+/** Creates the audit log writer. The files and their directory are created private. */
 export function createAuditLog(options: AuditLogOptions): AuditLog {
   const { path, log } = options;
   const now = options.now ?? (() => new Date());
   const maxQueue = options.maxQueue ?? 10_000;
-  const encoder = new TextEncoder();
-  let queue: string[] = [];
+  const files = {
+    main: createChainedFile({ path, maxBytes: options.maxBytes, keep: options.keep, log }),
+    decisions: createChainedFile({
+      path: decisionsPath(path),
+      maxBytes: options.maxBytes,
+      keep: options.keep,
+      log,
+    }),
+  };
+  let queue: Queued[] = [];
   let dropped = 0;
-  let file: Deno.FsFile | undefined;
-  let size = 0;
   let writing: Promise<void> | undefined;
   let failed = false;
   const hits = new Map<string, number>();
+  /** Rejections per fold key this period: written in full up to FOLD_AFTER, then counted. */
+  const repeats = new Map<string, { entry: AuditEntry; n: number }>();
   let periodStart = now().getTime();
 
-  function open(): Deno.FsFile {
-    Deno.mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  async function write(file: ChainedFile, lines: string[]): Promise<void> {
+    if (lines.length === 0) return;
     try {
-      // Refuse to follow a symlink: the log must land where the config says.
-      if (Deno.lstatSync(path).isSymlink) {
-        throw new Error(`${path} is a symlink; remove it`);
-      }
+      await file.append(lines);
+      failed = false;
     } catch (err) {
-      if (!(err instanceof Deno.errors.NotFound)) throw err;
+      // Log once per failure streak, not once per line.
+      if (!failed) log.error(`cannot write the audit log ${path}: ${(err as Error).message}`);
+      failed = true;
     }
-    const f = Deno.openSync(path, { append: true, create: true, mode: 0o600 });
-    // mode applies only on creation (and through the umask): make sure.
-    Deno.chmodSync(path, 0o600);
-    size = f.statSync().size;
-    return f;
   }
 
   async function drain(): Promise<void> {
     while (queue.length > 0) {
-      const lines = queue;
+      const batch = queue;
       queue = [];
+      const main = batch.map((q) => q.json);
       if (dropped > 0) {
-        lines.push(JSON.stringify({ time: now().toISOString(), audit_dropped: dropped }));
+        main.push(JSON.stringify({ time: now().toISOString(), audit_dropped: dropped }));
         dropped = 0;
       }
-      try {
-        file ??= open();
-        const data = encoder.encode(lines.join("\n") + "\n");
-        // Rotate before a write would pass the limit, so the live file always exists.
-        if (size > 0 && size + data.length > options.maxBytes) {
-          file.close();
-          file = undefined;
-          rotateFiles(path, options.keep);
-          file = open();
-        }
-        let off = 0;
-        while (off < data.length) off += await file.write(data.subarray(off));
-        size += data.length;
-        failed = false;
-      } catch (err) {
-        file?.close();
-        file = undefined;
-        // Log once per failure streak, not once per line.
-        if (!failed) log.error(`cannot write the audit log ${path}: ${(err as Error).message}`);
-        failed = true;
-      }
+      await write(files.main, main);
+      await write(files.decisions, batch.flatMap((q) => q.decision ?? []));
     }
   }
 
@@ -154,11 +142,24 @@ export function createAuditLog(options: AuditLogOptions): AuditLog {
   }
 
   function push(obj: Record<string, unknown>): void {
-    if (queue.length >= maxQueue) {
+    const isDecision = isProdDecision(obj);
+    // Prod decisions are never dropped: each took a human or a rate-limited ask, so they are few.
+    if (queue.length >= maxQueue && !isDecision) {
       dropped++;
       return;
     }
-    queue.push(JSON.stringify(redactValue(obj)));
+    const { command, ...rest } = obj;
+    const cmd = Array.isArray(command) ? command as string[] : undefined;
+    const json = JSON.stringify(redactValue(cmd ? { ...rest, ...boundCommand(cmd) } : obj));
+    let decision: string | undefined;
+    if (isDecision) {
+      // Only an approval keeps its command in the decisions file: a denial
+      // needs no human (ask, then hang up), so there it is size and hash only.
+      decision = cmd && obj.result !== "granted"
+        ? JSON.stringify(redactValue({ ...rest, ...commandDigest(cmd) }))
+        : json;
+    }
+    queue.push({ json, decision });
     kick();
   }
 
@@ -178,16 +179,36 @@ export function createAuditLog(options: AuditLogOptions): AuditLog {
       });
     }
     hits.clear();
+    for (const { entry, n } of repeats.values()) {
+      if (n <= FOLD_AFTER) continue;
+      push({
+        time: t.toISOString(),
+        endpoint: entry.endpoint,
+        level: entry.level,
+        result: entry.result,
+        ...(entry.code === undefined ? {} : { code: entry.code }),
+        repeats: n - FOLD_AFTER,
+        period_seconds: period,
+      });
+    }
+    repeats.clear();
   }
 
   const timer = setInterval(() => {
-    if (hits.size > 0) summarise();
+    if (hits.size > 0 || repeats.size > 0) summarise();
   }, options.summaryMs ?? 60_000);
   // The summary timer must not keep a stopping gate alive.
   Deno.unrefTimer(timer);
 
   return {
     record(entry) {
+      const key = foldKey(entry);
+      if (key !== undefined) {
+        const r = repeats.get(key) ?? { entry, n: 0 };
+        r.n++;
+        repeats.set(key, r);
+        if (r.n > FOLD_AFTER) return;
+      }
       push({ time: now().toISOString(), ...entry });
     },
     countHit(endpoint, level) {
@@ -202,10 +223,10 @@ export function createAuditLog(options: AuditLogOptions): AuditLog {
     },
     async close() {
       clearInterval(timer);
-      if (hits.size > 0) summarise();
+      if (hits.size > 0 || repeats.size > 0) summarise();
       await this.flush();
-      file?.close();
-      file = undefined;
+      files.main.close();
+      files.decisions.close();
     },
   };
 }

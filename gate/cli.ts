@@ -14,6 +14,8 @@ export const GATE_CLI: CliSpec = {
     "accounts [--project P] [--json]   service accounts you can impersonate (dev/prod marked)",
     "can <permission>… --resource <full resource name> [--as dev|prod|me] [--json]   which permissions are held (exit 1 if any is not)",
     "ssh-config <host> [--remote-socket P]   print the ~/.ssh/config stanza forwarding the gate to <host>",
+    "audit [--since 1h] [--result denied] [--session <prefix>] [--json] [--follow]   read the audit log",
+    "audit verify [--json]     check the audit log's hash chain (exit 1: changed, removed or inserted lines)",
   ],
   extras: {
     print: {
@@ -34,7 +36,23 @@ export const GATE_CLI: CliSpec = {
       help: "can: full resource name, e.g. //storage.googleapis.com/projects/_/buckets/B",
     },
     as: { type: "string", help: "can: whose permissions: dev (default), prod or me" },
-    json: { type: "boolean", help: "doctor, accounts, can: print JSON" },
+    since: {
+      type: "string",
+      help: "audit: only events since a duration ago (90s, 15m, 1h, 7d) or a date",
+    },
+    result: {
+      type: "string",
+      help: "audit: only these results (granted,denied,error,rate_limited,revoked,refused)",
+    },
+    session: {
+      type: "string",
+      help: "audit: only events of sessions starting with this id prefix",
+    },
+    follow: { type: "boolean", help: "audit: keep printing new events as they are written" },
+    json: {
+      type: "boolean",
+      help: "doctor, accounts, can, audit, audit verify: print JSON instead of text",
+    },
   },
   positionals: true,
   loadsConfig: true,

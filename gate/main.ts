@@ -8,6 +8,7 @@ import { GateError } from "../shared/errors.ts";
 import { createLogger, type Logger } from "../shared/log.ts";
 import { accountsCommand } from "./accounts.ts";
 import { approveCommand, denyCommand, pendingCommand } from "./admin_commands.ts";
+import { auditCommand } from "./audit_command.ts";
 import { startAdminServer } from "./admin_server.ts";
 import { createApprover } from "./approval/chain.ts";
 import { type ApprovalQueue, createApprovalQueue } from "./approval/queue.ts";
@@ -37,6 +38,7 @@ const SUBCOMMANDS: Readonly<Record<string, Subcommand>> = {
   accounts: (inv, args, log) => accountsCommand(inv, args, log),
   can: (inv, args, log) => canCommand(inv, args, log),
   "ssh-config": sshConfigCommand,
+  audit: auditCommand,
 };
 
 /** The gate's main: returns the exit code. */

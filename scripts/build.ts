@@ -60,9 +60,9 @@ export const PERMISSIONS: Readonly<Record<Role, RoleBuild>> = {
       },
       {
         flag: "--allow-write",
-        scopes: ["{socket_dir}", "{admin_socket_dir}", "{audit_dir}", "{service_dir}"],
+        scopes: ["{socket_dir}", "{admin_socket_dir}", "{audit_write_dir}", "{service_dir}"],
         why:
-          "create the private socket directories, the sockets and the audit log; install-service only: write its unit/agent",
+          "create the private socket directories, the sockets and the audit log; install-service only: write its unit/agent. `gcp-gate audit` gets none of these (nor net, nor run): it only reads its config and the audit directory",
       },
       {
         flag: "--allow-net",

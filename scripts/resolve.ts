@@ -100,7 +100,7 @@ export function placeholders(role: Role, inv: Invocation): Record<string, string
   const doctor = inv.positionals[0] === "doctor";
   const gateDoctor = doctor && role === "gcp-gate";
   const proxyDoctor = doctor && role === "gcp-metadata-proxy";
-  return {
+  const all: Record<string, string[]> = {
     env: envNamesFor(role),
     config_path: c.config_path ? [c.config_path] : [],
     socket_path: [c.socket_path],
@@ -110,6 +110,7 @@ export function placeholders(role: Role, inv: Invocation): Record<string, string
     zenity_path: [c.zenity_path],
     osascript_path: [c.osascript_path],
     audit_dir: [dirname(c.audit_log)],
+    audit_write_dir: [dirname(c.audit_log)],
     credentials_candidates: [...c.credentials_candidates],
     endpoint_hosts: [
       ...new Set(
@@ -145,6 +146,23 @@ export function placeholders(role: Role, inv: Invocation): Record<string, string
     doctor_hosts: proxyDoctor ? probeHostScopes(c.doctor_metadata_probe_hosts) : [],
     doctor_env: proxyDoctor ? doctorEnvNames() : [],
   };
+  // The audit reader reads; nothing else (see AUDIT_READER_KEEPS).
+  return role === "gcp-gate" && inv.positionals[0] === "audit" ? auditReaderOnly(all) : all;
+}
+
+/**
+ * `gcp-gate audit` and `gcp-gate audit verify` only read the audit log: its
+ * config and the audit directory, nothing else. No socket, no Google, no
+ * dialog program, no write anywhere (a reader that could write could also
+ * "repair" the log it checks). Every other placeholder, including ones added
+ * later, comes out empty.
+ */
+const AUDIT_READER_KEEPS: ReadonlySet<string> = new Set(["env", "config_path", "audit_dir"]);
+
+function auditReaderOnly(all: Record<string, string[]>): Record<string, string[]> {
+  return Object.fromEntries(
+    Object.entries(all).map(([k, v]) => [k, AUDIT_READER_KEEPS.has(k) ? v : []]),
+  );
 }
 
 /**

@@ -4,10 +4,11 @@
  * and the gate runs it again on what arrives: the argv is hostile input that
  * ends up in a dialog, a terminal and the audit log.
  *
- * Order matters: unsafe characters are stripped first (a bidi override or a
- * NUL must not split a secret so that no pattern matches), secrets are
- * redacted on the whole argument (truncating first could cut a JWT so that it
- * no longer looks like one), and only then are the caps applied.
+ * Order matters: the size caps come first, so no pattern ever sees more than
+ * one capped argument (see {@linkcode redactArgv}); then unsafe characters
+ * are stripped (a bidi override or a NUL must not split a secret so that no
+ * pattern matches); then secrets are redacted on the whole argument (an
+ * argument is never cut before redaction: a cut JWT no longer looks like one).
  */
 import { LIMITS } from "./protocol.ts";
 import { redactText, stripUnsafeChars } from "./redact.ts";
@@ -37,15 +38,32 @@ export interface RedactedArgv {
 // `API_KEY=x`, `{"token": "x"}`. Broad on purpose: a false positive costs a
 // dialog line's readability, a false negative shows a credential to a screen
 // (and to the audit log).
-const SECRET_NAME = String
-  .raw`[A-Za-z0-9_.\-]*(?:password|passwd|passphrase|secret|token|key|credentials?|auth)`;
+//
+// Every pattern below runs on container input, so each must be linear in the
+// argument's length. An unanchored global pattern that starts with `[…]*`
+// restarts at every position and rescans the rest of the run: quadratic (a
+// 60 K-character argument froze the gate for seconds). Patterns here are
+// either anchored at `^`, or start only where a run of their characters
+// starts (a lookbehind), or consume the whole run whether or not it is a
+// secret; and no argument longer than the cap reaches any of them.
+const SECRET_WORD = "(?:password|passwd|passphrase|secret|token|key|credentials?|auth)";
+const NAME_CHAR = String.raw`[A-Za-z0-9_.\-]`;
+const SECRET_NAME = `${NAME_CHAR}*${SECRET_WORD}`;
 
 /** A flag whose next argument is its secret value: `--password hunter2`. */
 const SECRET_FLAG = new RegExp(String.raw`^--?${SECRET_NAME}$`, "i");
 /** A whole argument `NAME=value` (or `--name=value`): everything after `=` is the secret. */
 const WHOLE_PAIR = new RegExp(String.raw`^(-{0,2}${SECRET_NAME})=([\s\S]+)$`, "i");
-/** `name=value` inside a longer argument (URL query, `--set a=1,b_token=2`). */
-const EMBEDDED_PAIR = new RegExp(String.raw`(${SECRET_NAME})=([^\s&;,]+)`, "gi");
+/**
+ * `name=` inside a longer argument (URL query, `--set a=1,b_token=2`). The
+ * lookbehind starts a match only at the first character of a name, so each
+ * run of name characters is scanned once; the name is checked afterwards.
+ */
+const EMBEDDED_NAME = new RegExp(`(?<!${NAME_CHAR})(${NAME_CHAR}+)=`, "g");
+/** A name that ends in a secret word (run on a name already cut out). */
+const SECRET_NAME_END = new RegExp(`${SECRET_WORD}$`, "i");
+/** The value after an embedded `name=` (sticky: read at one position only). */
+const EMBEDDED_VALUE = /[^\s&;,]+/y;
 /** `"name": "value"` inside JSON. */
 const JSON_PAIR = new RegExp(String.raw`("${SECRET_NAME}"\s*:\s*)"(?:[^"\\]|\\.)*"`, "gi");
 /** An HTTP header argument: `Authorization: Basic …`, `X-Api-Key: …`. */
@@ -53,8 +71,11 @@ const HEADER = new RegExp(
   String.raw`^((?:authorization|proxy-authorization|cookie|${SECRET_NAME})\s*:\s*)\S[\s\S]*$`,
   "i",
 );
-/** The password in a URL's userinfo: `postgres://user:secret@host`. */
-const URL_PASSWORD = /\b([a-z][a-z0-9+.\-]*:\/\/[^\s:@/]*:)[^\s@/]+@/gi;
+/**
+ * The password in a URL's userinfo: `postgres://user:secret@host`. Starts
+ * only where a run of scheme characters starts (see above).
+ */
+const URL_PASSWORD = /(?<![a-z0-9+.\-])([a-z0-9+.\-]+:\/\/[^\s:@/]*:)[^\s@/]+@/gi;
 /** A run of base64/base64url characters long enough to be a key or a token. */
 const BLOB = /[A-Za-z0-9+/_\-]{40,}={0,2}/g;
 
@@ -84,6 +105,24 @@ function isSecretBlob(run: string): boolean {
   return entropy(body) >= 4.2;
 }
 
+/** Replaces the value of every embedded `secret_name=value`; one pass, linear. */
+function redactEmbeddedPairs(arg: string, hit: (s: string) => string): string {
+  let out = "";
+  let copied = 0;
+  EMBEDDED_NAME.lastIndex = 0;
+  for (;;) {
+    const m = EMBEDDED_NAME.exec(arg);
+    if (m === null) break;
+    if (!SECRET_NAME_END.test(m[1] ?? "")) continue;
+    EMBEDDED_VALUE.lastIndex = EMBEDDED_NAME.lastIndex;
+    if (EMBEDDED_VALUE.exec(arg) === null) continue;
+    out += arg.slice(copied, EMBEDDED_NAME.lastIndex) + hit(REDACTED);
+    copied = EMBEDDED_VALUE.lastIndex;
+    EMBEDDED_NAME.lastIndex = copied;
+  }
+  return copied === 0 ? arg : out + arg.slice(copied);
+}
+
 /** Redacts the secrets inside one argument; counts replacements in `count`. */
 function redactArg(arg: string, count: { n: number }): string {
   const hit = (s: string): string => {
@@ -96,7 +135,7 @@ function redactArg(arg: string, count: { n: number }): string {
   if (header) return hit(`${header[1]}${REDACTED}`);
   let out = arg;
   out = out.replace(JSON_PAIR, (_m, name: string) => hit(`${name}"${REDACTED}"`));
-  out = out.replace(EMBEDDED_PAIR, (_m, name: string) => hit(`${name}=${REDACTED}`));
+  out = redactEmbeddedPairs(out, hit);
   out = out.replace(URL_PASSWORD, (_m, prefix: string) => hit(`${prefix}${REDACTED}@`));
   const known = redactText(out);
   if (known !== out) {
@@ -109,12 +148,23 @@ function redactArg(arg: string, count: { n: number }): string {
 
 const encoder = new TextEncoder();
 
+/** What an argument over the cap is shown as: nothing of it, only its size. */
+function oversizedArg(chars: number): string {
+  return `[argument of ${chars} characters not shown]`;
+}
+
 /**
  * Makes a caller-supplied argv safe to show a human: strips control and bidi
  * characters, redacts secrets (values of password-like flags, `key=value`
- * secrets, JWTs, OAuth tokens, long base64 blobs, URL passwords), then caps it
+ * secrets, JWTs, OAuth tokens, long base64 blobs, URL passwords), and caps it
  * at 512 arguments, 2000 characters per argument and 32 KiB in total, with one
  * note per cap applied.
+ *
+ * The caps apply before any pattern runs: an argument over 2000 characters is
+ * replaced wholesale by its size (cutting it first could leave half a secret
+ * that no longer looks like one; redacting it first would run the patterns
+ * over up to 64 KiB of hostile text), and arguments past 32 KiB in total are
+ * not looked at. Every pattern is linear, so the work is bounded by the caps.
  */
 export function redactArgv(argv: readonly string[]): RedactedArgv {
   const notes: string[] = [];
@@ -123,18 +173,44 @@ export function redactArgv(argv: readonly string[]): RedactedArgv {
   let total = 0;
   const limit = Math.min(argv.length, ARGV_CAPS.maxArgs);
   let secretNext = false;
+  const truncatedAt = (i: number): RedactedArgv => {
+    notes.push(
+      `command truncated at ${ARGV_CAPS.maxTotalBytes / 1024} KiB: arguments ${
+        i + 1
+      } to ${argv.length} not shown`,
+    );
+    return { argv: out, notes, redactions: count.n };
+  };
   for (let i = 0; i < limit; i++) {
     const raw = argv[i];
     // Hostile input arrives as parsed JSON: anything but a string is shown as its type only.
-    let arg = stripUnsafeChars(typeof raw === "string" ? raw : `[${typeof raw}]`);
-    if (secretNext && !arg.startsWith("-")) {
-      arg = REDACTED;
-      count.n++;
+    let arg = typeof raw === "string" ? raw : `[${typeof raw}]`;
+    // Before any pattern: the total cap on the raw size (a character is at
+    // least one byte, so what with-prod's own pass let through still fits).
+    const shown = arg.length > ARGV_CAPS.maxArgChars ? oversizedArg(arg.length).length : arg.length;
+    if (total + shown > ARGV_CAPS.maxTotalBytes) {
+      return truncatedAt(i);
+    }
+    if (arg.length > ARGV_CAPS.maxArgChars) {
+      notes.push(
+        `argument ${
+          i + 1
+        } not shown: ${arg.length} characters, over the ${ARGV_CAPS.maxArgChars}-character cap`,
+      );
+      arg = oversizedArg(arg.length);
       secretNext = false;
     } else {
-      secretNext = SECRET_FLAG.test(arg);
-      arg = redactArg(arg, count);
+      arg = stripUnsafeChars(arg);
+      if (secretNext && !arg.startsWith("-")) {
+        arg = REDACTED;
+        count.n++;
+        secretNext = false;
+      } else {
+        secretNext = SECRET_FLAG.test(arg);
+        arg = redactArg(arg, count);
+      }
     }
+    // Redaction can lengthen an argument (`key=v` → `key=[REDACTED]`).
     if (arg.length > ARGV_CAPS.maxArgChars) {
       notes.push(
         `argument ${i + 1} truncated to ${ARGV_CAPS.maxArgChars} characters (was ${arg.length})`,
@@ -142,14 +218,7 @@ export function redactArgv(argv: readonly string[]): RedactedArgv {
       arg = `${arg.slice(0, ARGV_CAPS.maxArgChars - 1)}…`;
     }
     const bytes = encoder.encode(arg).length;
-    if (total + bytes > ARGV_CAPS.maxTotalBytes) {
-      notes.push(
-        `command truncated at ${ARGV_CAPS.maxTotalBytes / 1024} KiB: arguments ${
-          i + 1
-        } to ${argv.length} not shown`,
-      );
-      return { argv: out, notes, redactions: count.n };
-    }
+    if (total + bytes > ARGV_CAPS.maxTotalBytes) return truncatedAt(i);
     total += bytes;
     out.push(arg);
   }

@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
 import { ARGV_CAPS, redactArgv, REDACTED } from "./argv_redact.ts";
+import { redactText } from "./redact.ts";
+import { ADVERSARIAL } from "./testdata/adversarial_argv.ts";
 
 const JWT = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhYmMifQ.c2lnbmF0dXJlLXBhcnQ";
 const BLOB = "Zm9vYmFyYmF6cXV4MTIzNDU2Nzg5MEFCQ0RFRkdISUpLTE1OT1BRUlNUVVZXWFla";
@@ -107,15 +109,50 @@ Deno.test("redactArgv() strips control and bidi characters before redacting", ()
   assert.deepEqual(r.argv, ["echo", `PASSWORD=${REDACTED}`, "ab[31mc", "line1 line2"]);
 });
 
-Deno.test("redactArgv() caps each argument at 2000 characters and says so", () => {
-  const r = redactArgv(["echo", "x".repeat(5000)]);
-  assert.equal(r.argv[1]?.length, ARGV_CAPS.maxArgChars);
-  assert.deepEqual(r.notes, ["argument 2 truncated to 2000 characters (was 5000)"]);
+Deno.test("redactArgv() shows an argument over 2000 characters as its size only, and says so", () => {
+  const r = redactArgv(["echo", "x".repeat(5000), `${"y".repeat(1990)} ${JWT}`]);
+  assert.deepEqual(r.argv, [
+    "echo",
+    "[argument of 5000 characters not shown]",
+    "[argument of 2050 characters not shown]",
+  ]);
+  assert.deepEqual(r.notes, [
+    "argument 2 not shown: 5000 characters, over the 2000-character cap",
+    "argument 3 not shown: 2050 characters, over the 2000-character cap",
+  ]);
 });
 
-Deno.test("redactArgv() redacts a JWT before truncating the argument it sits in", () => {
-  const r = redactArgv([`${"y".repeat(1990)} ${JWT}`]);
-  assert.ok(!r.argv[0]?.includes("eyJ"), "a cut JWT must not survive truncation");
+Deno.test("redactArgv() caps an argument that redaction lengthened past 2000 characters", () => {
+  const r = redactArgv(["env", `x=1,${"a_key=v,".repeat(249)}`]);
+  assert.equal(r.argv[1]?.length, ARGV_CAPS.maxArgChars);
+  assert.ok(!/=v/.test(r.argv[1] ?? ""));
+  assert.deepEqual(r.notes, ["argument 2 truncated to 2000 characters (was 4237)"]);
+});
+
+Deno.test("redactArgv() finds a secret pair inside another pair's value and after a leading dash", () => {
+  const r = redactArgv(["x", "a=b_token=c1", "-postgres://u:pw1@h/db", "p=1&api_key=&k2=z"]);
+  assert.deepEqual(r.argv, [
+    "x",
+    `a=b_token=${REDACTED}`,
+    `-postgres://u:${REDACTED}@h/db`,
+    "p=1&api_key=&k2=z",
+  ]);
+});
+
+Deno.test("redactArgv() stays linear on adversarial arguments (a guard against quadratic patterns)", () => {
+  // A 64 KiB POST /session body froze the gate for ~4 s before the patterns
+  // were made linear. The bound is generous on purpose (a slow shared CI
+  // machine must not fail it); `deno task bench` has the precise figure.
+  for (const [shape, make] of Object.entries(ADVERSARIAL)) {
+    const whole = make(60_000);
+    const capped = Array.from({ length: 40 }, () => make(2000).slice(0, ARGV_CAPS.maxArgChars));
+    const start = performance.now();
+    redactArgv(["x", whole]);
+    redactArgv(["x", ...capped]);
+    redactText(whole);
+    const ms = performance.now() - start;
+    assert.ok(ms < 200, `${shape}: ${ms.toFixed(0)} ms`);
+  }
 });
 
 Deno.test("redactArgv() caps the count at 512 arguments and says how many were dropped", () => {

@@ -10,6 +10,7 @@ import {
   type Invocation,
   type LoadConfigDeps,
   loadInvocation,
+  MAX_SOCKET_PATH_BYTES,
 } from "./config.ts";
 import { GateError } from "./errors.ts";
 
@@ -206,4 +207,33 @@ Deno.test("helpText() documents every key of the role with its flag and variable
     assert.equal(text.includes(`--${flagName(key)} `), forProxy, key);
     if (forProxy) assert.ok(text.includes(envName(key)), key);
   }
+});
+
+Deno.test("loadInvocation() refuses a socket path longer than a Unix socket can take, by how much", () => {
+  const dir = `/tmp/${"d".repeat(MAX_SOCKET_PATH_BYTES - 12)}`;
+  assert.equal(load(PROXY, ["--socket-path", `${dir}/g.sock`]).config.socket_path.length, 107);
+  const err = loadError(PROXY, ["--socket-path", `${dir}/gate.sock`]);
+  assert.equal(err.code, "config");
+  assert.match(
+    err.message,
+    /^flag --socket-path: "socket_path" "\/tmp\/d+\/gate\.sock" is 110 bytes, 3 more than a Unix socket path may have on Linux \(107\); choose a shorter path$/,
+  );
+  // A default under a long XDG_RUNTIME_DIR: the gate's admin socket too.
+  const xdg = { XDG_RUNTIME_DIR: `/run/${"u".repeat(100)}` };
+  assert.match(
+    loadError(GATE, [], xdg).message,
+    /^default \(from XDG_RUNTIME_DIR or HOME\): "socket_path"/,
+  );
+  assert.match(
+    loadError(GATE, ["--socket-path", "/run/g.sock"], xdg).message,
+    /"admin_socket_path" .* is 131 bytes, 24 more/,
+  );
+  // Not checked for a role that never uses the socket (a shared config file).
+  const toml = `admin_socket_path = "/run/${"u".repeat(120)}/admin.sock"`;
+  const shared = loadInvocation(
+    PROXY,
+    ["--config", "/c.toml"],
+    deps({ HOME: "/home/u" }, { "/c.toml": toml }),
+  );
+  assert.ok(shared.config.admin_socket_path.length > MAX_SOCKET_PATH_BYTES);
 });

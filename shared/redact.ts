@@ -4,11 +4,18 @@
  * positive costs a log line's readability, a false negative leaks a credential.
  */
 
+// A JWT: `eyJ<header>.<payload>.<signature>`. The two dotted parts are
+// optional in the pattern and checked in the replacer, so a run that is not a
+// JWT is consumed once instead of being rescanned from every `eyJ` inside it
+// (quadratic on hostile input such as "eyJeyJeyJ…"). Every pattern here runs
+// on container input and must stay linear.
+const JWT = /eyJ[A-Za-z0-9_\-]+(?:\.[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]*)?/g;
+
 const SECRET_PATTERNS: readonly RegExp[] = [
   // OAuth2 access tokens (ya29.…), refresh tokens (1//…), JWTs (eyJ….….…)
   /ya29\.[A-Za-z0-9_\-.]+/g,
   /\b1\/\/[A-Za-z0-9_\-]{10,}/g,
-  /eyJ[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]*/g,
+  JWT,
   // PEM private keys
   /-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(-----END [A-Z ]*PRIVATE KEY-----|$)/g,
   // Bearer <anything>
@@ -23,10 +30,10 @@ const SECRET_KEY =
 export function redactText(text: string): string {
   let out = text;
   for (const pattern of SECRET_PATTERNS) {
-    out = out.replace(
-      pattern,
-      (_m, p1) => (p1 === "Bearer" || p1 === "bearer" ? `${p1} [REDACTED]` : "[REDACTED]"),
-    );
+    out = out.replace(pattern, (m: string, p1: unknown) => {
+      if (pattern === JWT && !m.includes(".")) return m;
+      return p1 === "Bearer" || p1 === "bearer" ? `${p1} [REDACTED]` : "[REDACTED]";
+    });
   }
   return out;
 }

@@ -380,6 +380,53 @@ Deno.test({
 });
 
 Deno.test({
+  name: "least privilege: gcp-gate audit only reads its config and the audit directory",
+  ignore: !hasLauncher("gcp-gate"),
+  fn: async () => {
+    await using home = tempDir();
+    await using fake = await startFakeGoogle();
+    const h = home.path;
+    const config = `${h}/gate.toml`;
+    const auditDir = `${h}/state/gcp-gate`;
+    Deno.mkdirSync(auditDir, { recursive: true });
+    Deno.writeTextFileSync(`${auditDir}/audit.log`, "{}\n");
+    Deno.writeTextFileSync(`${h}/adc.json`, "{}");
+    Deno.writeTextFileSync(
+      config,
+      `socket_path = "${h}/run/gcp-gate/gate.sock"\ncredentials_file = "${h}/adc.json"\naudit_log = "${auditDir}/audit.log"\n${fake.endpointsToml()}`,
+    );
+    for (const args of [["audit"], ["audit", "verify"]]) {
+      const { flags } = await proveRole("gcp-gate", [...args, "--config", config], baseEnv(h), [
+        { name: "read its config", check: { op: "read", path: config }, refused: false },
+        {
+          name: "read the audit log",
+          check: { op: "read", path: `${auditDir}/audit.log` },
+          refused: false,
+        },
+        { name: "list the audit dir", check: { op: "readDir", path: auditDir }, refused: false },
+        {
+          name: "write into the audit dir",
+          check: { op: "write", path: `${auditDir}/audit.log.head` },
+          refused: true,
+        },
+        { name: "read the ADC file", check: { op: "read", path: `${h}/adc.json` }, refused: true },
+        {
+          name: "fetch a configured endpoint",
+          check: { op: "fetch", url: `${fake.base}/x` },
+          refused: true,
+        },
+        ...OFF_HOST_REFUSED,
+        { name: "run a shell", check: { op: "run", cmd: "/bin/sh" }, refused: true },
+        { name: "run zenity", check: { op: "run", cmd: "/usr/bin/zenity" }, refused: true },
+      ]);
+      for (const f of ["--allow-write", "--allow-net", "--allow-run"]) {
+        assert.ok(!flags.some((x) => x.startsWith(f)), `gcp-gate ${args.join(" ")} got ${f}`);
+      }
+    }
+  },
+});
+
+Deno.test({
   name:
     "least privilege: gcp-metadata-proxy cannot read gcloud's dir, leave loopback or run programs",
   ignore: !hasLauncher("gcp-metadata-proxy"),
