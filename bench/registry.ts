@@ -4,6 +4,7 @@ import { benchGate } from "./gate.ts";
 import { kubeTokenStartup } from "./kube.ts";
 import { benchMemory, benchStartup, benchThroughput } from "./proxy.ts";
 import { wrapProxyThroughput, wrapTrueOverhead } from "./wrap.ts";
+import { wrapNewConnection } from "./wrap_connect.ts";
 
 export const BENCHES: Record<string, Bench> = {
   "gate.token": benchGate,
@@ -13,4 +14,5 @@ export const BENCHES: Record<string, Bench> = {
   "proxy.memory": benchMemory,
   "wrap.proxy_throughput": wrapProxyThroughput,
   "wrap.true_overhead": wrapTrueOverhead,
+  "wrap.new_connection": wrapNewConnection,
 };
