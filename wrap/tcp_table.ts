@@ -166,6 +166,14 @@ export function findInTable(
   return gone;
 }
 
+/** A finder and the resources behind it. */
+export interface SocketFinderHandle {
+  readonly find: SocketFinder;
+  /** "sock_diag" or "proc" (for logs and benchmarks). */
+  readonly kind: string;
+  close(): void;
+}
+
 /** The sock_diag states in which the client's socket may still be held by a process. */
 const TIME_WAIT = 6;
 const LISTEN = 10;
@@ -175,9 +183,7 @@ const LISTEN = 10;
  * loopback connection passes, else the /proc table search. `close()` frees
  * the netlink socket.
  */
-export async function createSocketFinder(): Promise<
-  { find: SocketFinder; kind: string; close(): void }
-> {
+export async function createSocketFinder(): Promise<SocketFinderHandle> {
   const fallback = { find: (k: ConnectionKey) => findInTable(k), kind: "proc", close() {} };
   const diag = openSockDiag();
   if (!diag) return fallback;

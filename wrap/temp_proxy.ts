@@ -22,7 +22,12 @@ import {
   REAL_PROC,
 } from "./pid_owner.ts";
 import { createRefusalReporter } from "./refusals.ts";
-import { createSocketFinder } from "./tcp_table.ts";
+import {
+  type ConnectionKey,
+  createSocketFinder,
+  findInTable,
+  type SocketFinderHandle,
+} from "./tcp_table.ts";
 
 /** Options for {@linkcode startTempProxy}. */
 export interface TempProxyOptions {
@@ -154,8 +159,14 @@ export async function startTempProxy(options: TempProxyOptions): Promise<TempPro
   const served = withoutIdentityTokens(handler);
   let check: OwnerCheck | undefined;
   const proc = options.proc ?? REAL_PROC;
-  const finder = await createSocketFinder();
-  log.debug("connection owner lookup", { via: finder.kind });
+  // The finder's self-test (sock_diag) costs ~15 ms of first-use setup: run
+  // it while the human decides, and wait for it only if a connection comes first.
+  let finder: SocketFinderHandle | undefined;
+  const finderReady = createSocketFinder().then((f) => {
+    finder = f;
+    log.debug("connection owner lookup", { via: f.kind });
+    return f;
+  });
   const uid = Deno.uid() ?? -1;
   const reporter = createRefusalReporter({
     log,
@@ -170,15 +181,17 @@ export async function startTempProxy(options: TempProxyOptions): Promise<TempPro
       );
     },
   });
-  const authorize = (conn: ConnectionInfo): boolean => {
+  const decide = (f: SocketFinderHandle, conn: ConnectionInfo): boolean => {
     const key = {
       client: { address: conn.remoteAddr.hostname, port: conn.remoteAddr.port },
       server: { address: conn.localAddr.hostname, port: conn.localAddr.port },
     };
-    const verdict = check ? check.decide(key) : beforeStart(finder.find(key));
+    const verdict = check ? check.decide(key) : beforeStart(f.find(key));
     if (!verdict.allowed) reporter.refused(verdict, key.client.port);
     return verdict.allowed;
   };
+  const authorize = (conn: ConnectionInfo): boolean | Promise<boolean> =>
+    finder ? decide(finder, conn) : finderReady.then((f) => decide(f, conn));
   const server = await startMetadataServer({
     port: 0,
     handler: served,
@@ -193,7 +206,7 @@ export async function startTempProxy(options: TempProxyOptions): Promise<TempPro
     stopping ??= (async () => {
       ac.abort();
       await server.shutdown();
-      finder.close();
+      (await finderReady).close();
       tokens.clear();
     })();
     return stopping;
@@ -202,7 +215,9 @@ export async function startTempProxy(options: TempProxyOptions): Promise<TempPro
     hostPort: `127.0.0.1:${server.port}`,
     tokens,
     allowTree(pid) {
-      check = createOwnerCheck({ rootPid: pid, uid, findSocket: finder.find }, proc);
+      // Connections are decided only once the finder is ready (see authorize).
+      const findSocket = (k: ConnectionKey) => finder?.find(k) ?? findInTable(k);
+      check = createOwnerCheck({ rootPid: pid, uid, findSocket }, proc);
     },
     shutdown,
     [Symbol.asyncDispose]: shutdown,
