@@ -65,6 +65,13 @@ function wrkArgs(hostPort: string): string[] {
   ];
 }
 
+/** wrk's worst latency in ms (its "Latency avg stdev max" line). */
+function maxLatencyMs(out: string): number {
+  const m = /Latency\s+\S+\s+\S+\s+([\d.]+)(us|ms|s)\b/.exec(out);
+  const scale: Record<string, number> = { us: 0.001, ms: 1, s: 1000 };
+  return m ? Number(m[1]) * (scale[m[2]!] ?? NaN) : NaN;
+}
+
 function requestsPerSecond(out: string): number {
   if (/Non-2xx or 3xx responses/.test(out)) throw new Error(`wrk saw errors:\n${out}`);
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]);
@@ -102,6 +109,8 @@ export const wrapProxyThroughput: Bench = async (): Promise<BenchResult[]> => {
     name: "wrap.restricted_proxy_rps_vs_proxy",
     detail: `restricted_rps=${subject.toFixed(0)} unrestricted_rps=${
       baseline.toFixed(0)
+    } restricted_max_ms=${maxLatencyMs(p.stdout()).toFixed(2)} unrestricted_max_ms=${
+      maxLatencyMs(base.stdout).toFixed(2)
     } connections=10 seconds=${WRK_SECONDS}`,
     ratio,
     target: ">=0.9",
