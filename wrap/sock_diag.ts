@@ -26,7 +26,10 @@ export interface DiagSocket {
 
 /** A 4-tuple lookup: the socket whose local end is `src` and remote end is `dst`. */
 export interface SockDiag {
-  /** The socket, or undefined when the kernel has none with this 4-tuple. */
+  /**
+   * The socket, or undefined when the kernel has none with this 4-tuple.
+   * Throws when the kernel's answer cannot be had (callers fall back to /proc).
+   */
   find(src: { address: string; port: number }, dst: { address: string; port: number }):
     | DiagSocket
     | undefined;
@@ -94,7 +97,7 @@ export function openSockDiag(): SockDiag | undefined {
       const d = ipv4(dst.address);
       // IPv4 only: the proxies listen on 127.0.0.1. A dual-stack client's
       // v4-mapped socket lives in the same kernel table and is found too.
-      if (closed || !s || !d) return undefined;
+      if (closed || !s || !d) throw new Error("sock_diag: closed, or not an IPv4 connection");
       seq = (seq + 1) >>> 0;
       req.fill(0);
       reqView.setUint32(0, REQ_LEN, true);
@@ -110,18 +113,20 @@ export function openSockDiag(): SockDiag | undefined {
       req.set(d, 44);
       reqView.setUint32(64, 0xffffffff, true); // INET_DIAG_NOCOOKIE
       reqView.setUint32(68, 0xffffffff, true);
-      if (Number(lib.symbols.send(fd, req, BigInt(REQ_LEN), 0)) !== REQ_LEN) return undefined;
+      if (Number(lib.symbols.send(fd, req, BigInt(REQ_LEN), 0)) !== REQ_LEN) {
+        throw new Error("sock_diag request not sent");
+      }
       // The kernel answers inside send(); anything older is a stale reply: skip it.
       for (let i = 0; i < 8; i++) {
         const n = Number(lib.symbols.recv(fd, res, BigInt(res.length), MSG_DONTWAIT));
-        if (n < 16) return undefined;
+        if (n < 16) throw new Error("no sock_diag answer");
         if (resView.getUint32(8, true) !== seq) continue;
         const type = resView.getUint16(4, true);
         if (type === NLMSG_ERROR) {
           if (resView.getInt32(16, true) !== -ENOENT) throw new Error("sock_diag lookup failed");
           return undefined;
         }
-        if (type !== SOCK_DIAG_BY_FAMILY || n < MSG_LEN) return undefined;
+        if (type !== SOCK_DIAG_BY_FAMILY || n < MSG_LEN) throw new Error("odd sock_diag answer");
         // The kernel falls back to a listener on the same local port: take
         // only the socket whose 4-tuple is the one asked for.
         // An AF_INET6 socket (v4-mapped) reports 16-byte addresses: the v4 part is last.
@@ -137,7 +142,7 @@ export function openSockDiag(): SockDiag | undefined {
           inode: resView.getUint32(84, true),
         };
       }
-      return undefined;
+      throw new Error("no current sock_diag answer");
     },
     close() {
       if (closed) return;

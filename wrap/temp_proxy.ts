@@ -216,7 +216,7 @@ export async function startTempProxy(options: TempProxyOptions): Promise<TempPro
     tokens,
     allowTree(pid) {
       // Connections are decided only once the finder is ready (see authorize).
-      const findSocket = (k: ConnectionKey) => finder?.find(k) ?? findInTable(k);
+      const findSocket = (k: ConnectionKey) => (finder ? finder.find(k) : findInTable(k));
       check = createOwnerCheck({ rootPid: pid, uid, findSocket }, proc);
     },
     shutdown,
