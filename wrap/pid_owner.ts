@@ -211,20 +211,22 @@ export function createOwnerCheck(
     };
   }
 
+  function gone(uid: number | undefined): OwnerVerdict {
+    return {
+      allowed: false,
+      kind: "gone",
+      uid,
+      pid: undefined,
+      comm: undefined,
+      inode: undefined,
+      reason: "the connection closed before it could be checked",
+    };
+  }
+
   return {
     decide(key) {
       const sock = findSocket(key);
-      if (!sock || sock.inode === "0") {
-        return {
-          allowed: false,
-          kind: "gone",
-          uid: sock?.uid,
-          pid: undefined,
-          comm: undefined,
-          inode: undefined,
-          reason: "the connection closed before it could be checked",
-        };
-      }
+      if (!sock || sock.inode === "0") return gone(sock?.uid);
       const { inode, uid } = sock;
       // Another user's process can never be in our tree (a setuid descendant
       // would be, but it no longer acts for us): refuse without any scan.
@@ -249,6 +251,11 @@ export function createOwnerCheck(
           return verdict("allowed", { pid, uid, inode }, "descends from the wrapped command");
         }
       }
+      // The client may have closed while we searched: between close() taking
+      // the fd out of its table and the kernel orphaning the socket, the
+      // socket still has its inode but no process holds it. Ask again.
+      const again = findSocket(key);
+      if (!again || again.inode !== inode) return gone(again?.uid);
       return verdict("outside_tree", { uid, inode }, "not a descendant of the wrapped command");
     },
     name(inode) {

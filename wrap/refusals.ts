@@ -71,6 +71,14 @@ export function createRefusalReporter(options: RefusalReporterOptions): RefusalR
       const named = verdict.kind === "outside_tree" && verdict.inode !== undefined
         ? options.name(verdict.inode)
         : undefined;
+      if (verdict.kind === "outside_tree" && !named) {
+        // No process holds the socket any more: the caller closed it.
+        tokens += 1;
+        options.log.debug("a connection closed while it was checked; not a refusal", {
+          client_port: clientPort,
+        });
+        return;
+      }
       const pid = verdict.pid ?? named?.pid;
       const comm = verdict.comm ?? named?.comm;
       const more = unreported;

@@ -71,3 +71,20 @@ Deno.test("createRefusalReporter() does not report connections that closed befor
   for (let i = 0; i < 3; i++) s.reporter.refused(verdict("other_user"), 1);
   assert.equal(s.sent.length, 3);
 });
+
+Deno.test("createRefusalReporter() drops a refusal whose socket nobody holds any more (closed meanwhile)", () => {
+  const sent: RefusalReport[] = [];
+  const reporter = createRefusalReporter({
+    log: createLogger({ level: "error", write: () => {} }),
+    send: (r) => sent.push(r),
+    name: () => undefined,
+    burst: 1,
+    intervalMs: 60_000,
+    now: () => 0,
+  });
+  for (let i = 0; i < 5; i++) reporter.refused(verdict("outside_tree"), 1);
+  assert.equal(sent.length, 0);
+  // Its budget was given back: another uid's refusal is still reported.
+  reporter.refused(verdict("other_user"), 1);
+  assert.equal(sent.length, 1);
+});
