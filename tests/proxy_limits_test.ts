@@ -56,6 +56,39 @@ Deno.test("proxy: out of file descriptors, it logs once, keeps serving and does 
   assert.equal(status.code, 0, proxy.output());
 });
 
+Deno.test("proxy: --max-connections and --idle-timeout-seconds bound what idle clients hold", async () => {
+  await using stack = await startStack({ proxy: false });
+  await using proxy = await start("gcp-metadata-proxy", [
+    "--config",
+    stack.configPath,
+    "--port",
+    "0",
+    "--max-connections",
+    "8",
+    "--idle-timeout-seconds",
+    "1",
+  ], { env: baseEnv(stack.home), ready: READY });
+  const hostPort = (await proxy.waitFor(READY))[1]!;
+  const port = Number(hostPort.split(":")[1]);
+  const flood: Deno.Conn[] = [];
+  try {
+    for (let i = 0; i < 40; i++) flood.push(await Deno.connect({ hostname: "127.0.0.1", port }));
+    // Served at once: the longest-idle connections made room.
+    assert.equal(await token(hostPort), 200, proxy.output());
+    await proxy.waitFor(/connection cap reached/);
+    // After the idle timeout every flood connection has been closed by the proxy.
+    const t0 = Date.now();
+    for (const c of flood) assert.equal(await c.read(new Uint8Array(16)), null);
+    assert.ok(Date.now() - t0 < 5000);
+  } finally {
+    for (const c of flood) {
+      try {
+        c.close();
+      } catch { /* closed */ }
+    }
+  }
+});
+
 function alive(pid: number): boolean {
   try {
     Deno.kill(pid, "SIGCONT");
