@@ -18,6 +18,7 @@
  *   port for anyone to take.
  */
 import type { Logger } from "../log.ts";
+import { type ConnTable, createConnTable } from "./conn_table.ts";
 import { errorBytes, type Http1Conn, type Http1Handler, serveHttp1 } from "./http1.ts";
 import { errorPayload, toResponse } from "./responses.ts";
 
@@ -111,20 +112,21 @@ function throttledWarn(log: Logger, msg: string): (fields: Record<string, unknow
   };
 }
 
-/** Starts serving `options.handler`; resolves once it listens. */
-export function startMetadataServer(options: MetadataServerOptions): Promise<MetadataServer> {
-  const { log, authorize } = options;
-  const maxConnections = options.maxConnections ?? CONNECTION_DEFAULTS.maxConnections;
-  const idleTimeoutMs = options.idleTimeoutMs ?? CONNECTION_DEFAULTS.idleTimeoutMs;
-  const headerTimeoutMs = options.headerTimeoutMs ?? CONNECTION_DEFAULTS.headerTimeoutMs;
-  const listener = Deno.listen({
-    hostname: options.hostname ?? "127.0.0.1",
-    port: options.port,
-    transport: "tcp",
-  });
-  const port = listener.addr.port;
-  const live = new Map<Deno.Conn, Http1Conn>();
-  const ac = new AbortController();
+/** What the accept loop needs. */
+interface AcceptContext {
+  readonly listener: Deno.TcpListener;
+  readonly table: ConnTable;
+  readonly signal: AbortSignal;
+  readonly maxConnections: number;
+  readonly headerTimeoutMs: number;
+  readonly log: Logger;
+  /** Serves one accepted connection (vetting it first when asked to). */
+  readonly serve: (conn: Deno.TcpConn, state: Http1Conn) => Promise<void>;
+}
+
+/** Accepts until the listener closes; out of file descriptors is back-pressure, not an end. */
+async function acceptLoop(ctx: AcceptContext): Promise<void> {
+  const { table, log } = ctx;
   const warnCap = throttledWarn(
     log,
     "connection cap reached; closing the longest-idle connections to make room",
@@ -133,6 +135,72 @@ export function startMetadataServer(options: MetadataServerOptions): Promise<Met
     log,
     "out of file descriptors; closing idle connections and retrying (still serving)",
   );
+  let backoff = 10;
+  while (!ctx.signal.aborted) {
+    let conn: Deno.TcpConn;
+    try {
+      conn = await ctx.listener.accept();
+      backoff = 10;
+    } catch (err) {
+      if (ctx.signal.aborted || err instanceof Deno.errors.BadResource) return;
+      if (isOutOfFiles(err)) {
+        warnFiles({ connections: table.size, error: (err as Error).message });
+        table.evictOne();
+      } else {
+        log.debug("accept failed; retrying", { error: String(err) });
+      }
+      await new Promise((r) => setTimeout(r, backoff));
+      backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
+      continue;
+    }
+    if (table.size >= ctx.maxConnections) {
+      warnCap({ max_connections: ctx.maxConnections });
+      if (!table.evictOne()) {
+        closeQuietly(conn);
+        continue;
+      }
+    }
+    const state: Http1Conn = { deadline: Date.now() + ctx.headerTimeoutMs };
+    table.add(conn, state);
+    void ctx.serve(conn, state).finally(() => table.remove(conn));
+  }
+}
+
+/** Vets `conn` with `authorize` (failing closed); true when it may be served. */
+async function vet(
+  conn: Deno.TcpConn,
+  authorize: ConnectionAuthorizer,
+  log: Logger,
+): Promise<boolean> {
+  let allowed = false;
+  try {
+    allowed = await authorize({ remoteAddr: conn.remoteAddr, localAddr: conn.localAddr });
+  } catch (err) {
+    // Fail closed: an authorizer that cannot decide refuses.
+    log.warn("connection authorization failed; refusing", { error: String(err) });
+  }
+  if (!allowed) {
+    try {
+      await conn.write(REFUSAL);
+    } catch { /* the caller is gone */ }
+  }
+  return allowed;
+}
+
+/** Starts serving `options.handler`; resolves once it listens. */
+export function startMetadataServer(options: MetadataServerOptions): Promise<MetadataServer> {
+  const { log, authorize } = options;
+  const idleTimeoutMs = options.idleTimeoutMs ?? CONNECTION_DEFAULTS.idleTimeoutMs;
+  const headerTimeoutMs = options.headerTimeoutMs ?? CONNECTION_DEFAULTS.headerTimeoutMs;
+  const listener = Deno.listen({
+    hostname: options.hostname ?? "127.0.0.1",
+    port: options.port,
+    transport: "tcp",
+  });
+  const ac = new AbortController();
+  const table = createConnTable({
+    sweepMs: Math.max(50, Math.min(1000, Math.min(idleTimeoutMs, headerTimeoutMs) / 4)),
+  });
   const http = {
     handler: options.handler,
     onError: (err: unknown): Response => {
@@ -144,89 +212,17 @@ export function startMetadataServer(options: MetadataServerOptions): Promise<Met
     now: Date.now,
     signal: ac.signal,
   };
-
-  /** Closes the connection closest to its deadline (not one inside the handler). */
-  function evictOne(): boolean {
-    let victim: Deno.Conn | undefined;
-    let earliest = Infinity;
-    for (const [conn, state] of live) {
-      if (state.deadline !== 0 && state.deadline < earliest) {
-        earliest = state.deadline;
-        victim = conn;
-      }
-    }
-    if (!victim) return false;
-    live.delete(victim);
-    closeQuietly(victim);
-    return true;
-  }
-
-  // One coarse sweep instead of a timer per read: the deadlines are bounds
-  // on resources, not precise timeouts.
-  const sweepMs = Math.max(50, Math.min(1000, Math.min(idleTimeoutMs, headerTimeoutMs) / 4));
-  const sweeper = setInterval(() => {
-    const now = Date.now();
-    for (const [conn, state] of live) {
-      if (state.deadline !== 0 && state.deadline <= now) {
-        live.delete(conn);
-        closeQuietly(conn);
-      }
-    }
-  }, sweepMs);
-
-  async function handle(conn: Deno.TcpConn, state: Http1Conn): Promise<void> {
-    if (authorize) {
-      let allowed = false;
-      try {
-        allowed = await authorize({ remoteAddr: conn.remoteAddr, localAddr: conn.localAddr });
-      } catch (err) {
-        // Fail closed: an authorizer that cannot decide refuses.
-        log.warn("connection authorization failed; refusing", { error: String(err) });
-      }
-      if (!allowed) {
-        try {
-          await conn.write(REFUSAL);
-        } catch { /* the caller is gone */ }
-        return;
-      }
-    }
-    await serveHttp1(conn, state, http);
-  }
-
-  const accepting = (async () => {
-    let backoff = 10;
-    while (!ac.signal.aborted) {
-      let conn: Deno.TcpConn;
-      try {
-        conn = await listener.accept();
-        backoff = 10;
-      } catch (err) {
-        if (ac.signal.aborted || err instanceof Deno.errors.BadResource) return;
-        if (isOutOfFiles(err)) {
-          warnFiles({ connections: live.size, error: (err as Error).message });
-          evictOne();
-        } else {
-          log.debug("accept failed; retrying", { error: String(err) });
-        }
-        await new Promise((r) => setTimeout(r, backoff));
-        backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
-        continue;
-      }
-      if (live.size >= maxConnections) {
-        warnCap({ max_connections: maxConnections });
-        if (!evictOne()) {
-          closeQuietly(conn);
-          continue;
-        }
-      }
-      const state: Http1Conn = { deadline: Date.now() + headerTimeoutMs };
-      live.set(conn, state);
-      void handle(conn, state).finally(() => {
-        live.delete(conn);
-        closeQuietly(conn);
-      });
-    }
-  })();
+  const accepting = acceptLoop({
+    listener,
+    table,
+    signal: ac.signal,
+    maxConnections: options.maxConnections ?? CONNECTION_DEFAULTS.maxConnections,
+    headerTimeoutMs,
+    log,
+    serve: async (conn, state) => {
+      if (!authorize || await vet(conn, authorize, log)) await serveHttp1(conn, state, http);
+    },
+  });
 
   const finished = Promise.withResolvers<void>();
   let stopping: Promise<void> | undefined;
@@ -237,20 +233,12 @@ export function startMetadataServer(options: MetadataServerOptions): Promise<Met
         listener.close();
       } catch { /* already closed */ }
       await accepting;
-      clearInterval(sweeper);
       // Idle connections go now; those inside the handler get DRAIN_MS to answer.
       const drainUntil = Date.now() + DRAIN_MS;
-      while (live.size > 0 && Date.now() < drainUntil) {
-        for (const [conn, state] of live) {
-          if (state.deadline !== 0) {
-            live.delete(conn);
-            closeQuietly(conn);
-          }
-        }
-        if (live.size > 0) await new Promise((r) => setTimeout(r, 20));
+      for (table.closeIdle(); table.size > 0 && Date.now() < drainUntil; table.closeIdle()) {
+        await new Promise((r) => setTimeout(r, 20));
       }
-      for (const conn of live.keys()) closeQuietly(conn);
-      live.clear();
+      table.closeAll();
       finished.resolve();
     })();
     return stopping;
@@ -261,10 +249,10 @@ export function startMetadataServer(options: MetadataServerOptions): Promise<Met
     else signal.addEventListener("abort", () => void shutdown(), { once: true });
   }
   return Promise.resolve({
-    port,
+    port: listener.addr.port,
     finished: finished.promise,
     get connections() {
-      return live.size;
+      return table.size;
     },
     shutdown,
     [Symbol.asyncDispose]: shutdown,
