@@ -7,6 +7,7 @@ import { benchMemory, benchStartup, benchThroughput } from "./proxy.ts";
 import { benchRemote } from "./remote.ts";
 import { benchRedaction } from "./redact.ts";
 import { wrapProxyThroughput, wrapTrueOverhead } from "./wrap.ts";
+import { wrapNewConnection } from "./wrap_connect.ts";
 
 export const BENCHES: Record<string, Bench> = {
   "audit.verify": auditVerify,
@@ -19,4 +20,5 @@ export const BENCHES: Record<string, Bench> = {
   "redact.hostile_body": benchRedaction,
   "wrap.proxy_throughput": wrapProxyThroughput,
   "wrap.true_overhead": wrapTrueOverhead,
+  "wrap.new_connection": wrapNewConnection,
 };

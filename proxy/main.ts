@@ -61,7 +61,14 @@ export async function runProxy(config: Config, log: Logger): Promise<number> {
     log,
     signal: ac.signal,
   });
-  const server = await startMetadataServer({ port: config.port, handler, log, signal: ac.signal });
+  const server = await startMetadataServer({
+    port: config.port,
+    handler,
+    log,
+    maxConnections: config.max_connections,
+    idleTimeoutMs: config.idle_timeout_seconds * 1000,
+    signal: ac.signal,
+  });
   log.info(`ready: listening on http://127.0.0.1:${server.port}`, { gate: config.socket_path });
   const stop = (): void => ac.abort();
   Deno.addSignalListener("SIGINT", stop);

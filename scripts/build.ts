@@ -155,7 +155,7 @@ export const PERMISSIONS: Readonly<Record<Role, RoleBuild>> = {
         flag: "--allow-all",
         scopes: [],
         why:
-          "mapping a connection to its process reads /proc, which Deno allows only with --allow-all",
+          "mapping a connection to its process reads /proc, which Deno allows only with --allow-all; it also covers FFI, for the kernel's sock_diag lookup of a connection's socket",
       },
     ],
   },

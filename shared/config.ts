@@ -93,6 +93,23 @@ export const CONFIG_SCHEMA = {
     max: 65535,
     default: 8173,
   },
+  max_connections: {
+    kind: "int",
+    help:
+      "most concurrent connections to a metadata proxy (at the cap the longest-idle one is closed)",
+    roles: [PROXY, WRAP],
+    min: 4,
+    max: 65536,
+    default: 256,
+  },
+  idle_timeout_seconds: {
+    kind: "int",
+    help: "a metadata proxy closes a keep-alive connection idle this long",
+    roles: [PROXY, WRAP],
+    min: 1,
+    max: 3600,
+    default: 30,
+  },
   credentials_file: {
     kind: "path",
     help:
@@ -345,6 +362,8 @@ export interface Config {
   readonly socket_path: string;
   readonly admin_socket_path: string;
   readonly port: number;
+  readonly max_connections: number;
+  readonly idle_timeout_seconds: number;
   /** Explicit ADC path, or undefined to search {@linkcode credentialsCandidates}. */
   readonly credentials_file: string | undefined;
   /** The ADC paths the gate tries, in order. */
@@ -766,6 +785,8 @@ export function loadInvocation(
     socket_path: out.socket_path as string,
     admin_socket_path: out.admin_socket_path as string,
     port: out.port as number,
+    max_connections: out.max_connections as number,
+    idle_timeout_seconds: out.idle_timeout_seconds as number,
     credentials_file: credentialsFile,
     credentials_candidates: Object.freeze(
       credentialsFile

@@ -1,32 +1,28 @@
 /**
- * Maps a loopback TCP connection to the process that owns its client end, and
- * decides whether that process descends from the wrapped command.
+ * Decides whether the process that owns the client end of a loopback TCP
+ * connection descends from the wrapped command.
  *
- * How: the client's socket is the ESTABLISHED row of /proc/net/tcp{,6} whose
- * local end is the client's address and whose remote end is our listening
- * address (matching both ends, so a row of some other connection that happens
- * to share a port never matches). Its inode appears as `socket:[inode]` among
- * the fds of every process holding it.
+ * How: the client's socket (tcp_table.ts: sock_diag by exact 4-tuple, else
+ * /proc/net/tcp) gives its owner uid and inode. Another uid is refused at
+ * once, with no /proc scan: a flood from another user costs one kernel
+ * lookup per connection. For our own uid, the inode appears as
+ * `socket:[inode]` among the fds of every process holding it; the wrapped
+ * command's descendants are searched (they are who normally calls).
  *
- * Cost: a full scan of every fd of every process takes ~10 ms, so the
- * wrapped command's descendants are searched first (they are who normally
- * calls), and the full scan runs only to name a denied caller in the audit.
+ * Naming a refused caller of our uid means reading every process's fds
+ * (~10 ms), so it is a separate call ({@linkcode OwnerCheck.name}) that the
+ * caller makes only for the refusals it reports (rate-limited).
  * Callers decide once per connection and keep the verdict for keep-alive.
  */
+import {
+  type ConnectionKey,
+  findInTable,
+  procAddresses,
+  type SocketFinder,
+  type TcpEndpoint,
+} from "./tcp_table.ts";
 
-/** One end of a TCP connection. */
-export interface TcpEndpoint {
-  readonly address: string;
-  readonly port: number;
-}
-
-/** A connection as the server sees it. */
-export interface ConnectionKey {
-  /** The peer (the process we want to identify). */
-  readonly client: TcpEndpoint;
-  /** Our listening address. */
-  readonly server: TcpEndpoint;
-}
+export { type ConnectionKey, procAddresses, type TcpEndpoint };
 
 /** The /proc reads this module makes (a typed fake can stand in for tests). */
 export interface ProcDeps {
@@ -38,13 +34,26 @@ export interface ProcDeps {
   readLink(path: string): string | undefined;
 }
 
+/** What a verdict is about (callers branch on this, not on `reason`). */
+export type VerdictKind = "allowed" | "gone" | "other_user" | "outside_tree" | "not_started";
+
 /** The verdict for one connection. */
 export interface OwnerVerdict {
   readonly allowed: boolean;
-  /** The process holding the client socket, when found. */
+  /**
+   * `gone`: the client closed before the check (no socket, or one no process
+   * holds): nobody to refuse, nothing to audit. `other_user`: the socket
+   * belongs to another uid. `outside_tree`: our uid, not a descendant.
+   */
+  readonly kind: VerdictKind;
+  /** Owner uid of the client socket, when found. */
+  readonly uid: number | undefined;
+  /** The process holding the client socket, when found (allowed ones only). */
   readonly pid: number | undefined;
   /** Its command name (from /proc/<pid>/stat), for the audit line. */
   readonly comm: string | undefined;
+  /** The client socket's inode, to {@linkcode OwnerCheck.name} a refused caller. */
+  readonly inode: string | undefined;
   /** Why, in a few words (no secrets). */
   readonly reason: string;
 }
@@ -53,6 +62,10 @@ export interface OwnerVerdict {
 export interface OwnerCheckOptions {
   /** The wrapped command's pid: it and its descendants are allowed. */
   readonly rootPid: number;
+  /** Our uid: sockets of any other uid are refused without a scan. */
+  readonly uid: number;
+  /** Defaults to the /proc/net/tcp search under `procRoot`. */
+  readonly findSocket?: SocketFinder;
   /** Defaults to `/proc`. */
   readonly procRoot?: string;
 }
@@ -60,6 +73,8 @@ export interface OwnerCheckOptions {
 /** Decides connections for one wrapped command. */
 export interface OwnerCheck {
   decide(key: ConnectionKey): OwnerVerdict;
+  /** The process holding socket `inode`: a scan of every process's fds (slow; refusals only). */
+  name(inode: string): { pid: number; comm: string | undefined } | undefined;
 }
 
 /** Reads /proc with Deno's sync APIs (needs --allow-all). */
@@ -86,77 +101,6 @@ export const REAL_PROC: ProcDeps = {
     }
   },
 };
-
-const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
-
-function hex(bytes: readonly number[]): string {
-  return bytes.map((b) => b.toString(16).padStart(2, "0")).join("").toUpperCase();
-}
-
-/** The kernel prints each 32-bit word of an address in host byte order. */
-function word(bytes: readonly number[]): string {
-  return hex(LITTLE_ENDIAN ? [...bytes].reverse() : [...bytes]);
-}
-
-function ipv4Bytes(address: string): number[] | undefined {
-  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(address);
-  if (!m) return undefined;
-  const bytes = m.slice(1).map(Number);
-  return bytes.every((b) => b <= 255) ? bytes : undefined;
-}
-
-/**
- * The spellings of `ep` in /proc/net/tcp (IPv4) and /proc/net/tcp6 (IPv4-mapped
- * or ::1), as `ADDR:PORT` upper-case hex.
- */
-export function procAddresses(ep: TcpEndpoint): { v4: string[]; v6: string[] } {
-  const port = ep.port.toString(16).padStart(4, "0").toUpperCase();
-  const addr = ep.address.replace(/^\[|\]$/g, "");
-  const v4 = ipv4Bytes(addr.replace(/^::ffff:/i, ""));
-  if (v4) {
-    const mapped = word([0, 0, 0, 0]) + word([0, 0, 0, 0]) + word([0, 0, 0xff, 0xff]) + word(v4);
-    return { v4: [`${word(v4)}:${port}`], v6: [`${mapped}:${port}`] };
-  }
-  if (addr === "::1") {
-    const z = word([0, 0, 0, 0]);
-    return { v4: [], v6: [`${z}${z}${z}${word([0, 0, 0, 1])}:${port}`] };
-  }
-  return { v4: [], v6: [] };
-}
-
-const ESTABLISHED = "01";
-
-/**
- * The inode of the client's socket for `key`, from /proc/net/tcp{,6}:
- * ESTABLISHED rows only, both ends of the 4-tuple matched.
- */
-export function findClientSocketInode(
-  key: ConnectionKey,
-  deps: ProcDeps = REAL_PROC,
-  procRoot = "/proc",
-): string | undefined {
-  const client = procAddresses(key.client);
-  const server = procAddresses(key.server);
-  const tables: [string, string[], string[]][] = [
-    ["tcp", client.v4, server.v4],
-    ["tcp6", client.v6, server.v6],
-  ];
-  for (const [table, locals, remotes] of tables) {
-    if (locals.length === 0 || remotes.length === 0) continue;
-    const text = deps.readTextFile(`${procRoot}/net/${table}`);
-    if (!text) continue;
-    for (const line of text.split("\n")) {
-      // sl local rem st tx:rx tr:when retrnsmt uid timeout inode …
-      const f = line.trim().split(/\s+/);
-      if (f.length < 10 || f[3] !== ESTABLISHED) continue;
-      if (!locals.includes(f[1] ?? "") || !remotes.includes(f[2] ?? "")) continue;
-      const inode = f[9];
-      // Inode 0 is a socket no process holds any more (orphaned): nobody to allow.
-      if (inode && inode !== "0") return inode;
-    }
-  }
-  return undefined;
-}
 
 /** Parsed `/proc/<pid>/stat`: the command name and parent pid. */
 export function parseStat(text: string): { comm: string; ppid: number } | undefined {
@@ -188,6 +132,16 @@ export function createOwnerCheck(
 ): OwnerCheck {
   const procRoot = options.procRoot ?? "/proc";
   const root = options.rootPid;
+  const findSocket = options.findSocket ??
+    ((key: ConnectionKey) =>
+      findInTable(key, {
+        readChunks: (path, visit) => {
+          const text = deps.readTextFile(path);
+          if (text === undefined) return false;
+          visit(text);
+          return true;
+        },
+      }, procRoot));
   /** Descendants seen at the last search: most callers are long-lived, check them first. */
   let known: number[] = [root];
 
@@ -240,21 +194,52 @@ export function createOwnerCheck(
     return out;
   }
 
-  function verdict(allowed: boolean, pid: number | undefined, reason: string): OwnerVerdict {
-    return { allowed, pid, comm: pid === undefined ? undefined : stat(pid)?.comm, reason };
+  function verdict(
+    kind: VerdictKind,
+    found: { pid?: number; uid?: number; inode?: string },
+    reason: string,
+  ): OwnerVerdict {
+    const pid = found.pid;
+    return {
+      allowed: kind === "allowed",
+      kind,
+      uid: found.uid,
+      pid,
+      comm: pid === undefined ? undefined : stat(pid)?.comm,
+      inode: found.inode,
+      reason,
+    };
+  }
+
+  function gone(uid: number | undefined): OwnerVerdict {
+    return {
+      allowed: false,
+      kind: "gone",
+      uid,
+      pid: undefined,
+      comm: undefined,
+      inode: undefined,
+      reason: "the connection closed before it could be checked",
+    };
   }
 
   return {
     decide(key) {
-      const inode = findClientSocketInode(key, deps, procRoot);
-      if (!inode) return verdict(false, undefined, "no established loopback connection matches");
+      const sock = findSocket(key);
+      if (!sock || sock.inode === "0") return gone(sock?.uid);
+      const { inode, uid } = sock;
+      // Another user's process can never be in our tree (a setuid descendant
+      // would be, but it no longer acts for us): refuse without any scan.
+      if (uid !== options.uid) {
+        return verdict("other_user", { uid, inode }, `another user (uid ${uid})`);
+      }
       const target = `socket:[${inode}]`;
       const tried = new Set<number>();
       for (const pid of known) {
         tried.add(pid);
         // A remembered pid may have exited and been reused: re-check its ancestry.
         if (holdsSocket(pid, target, deps, procRoot) && descends(pid)) {
-          return verdict(true, pid, "descends from the wrapped command");
+          return verdict("allowed", { pid, uid, inode }, "descends from the wrapped command");
         }
       }
       known = descendants();
@@ -263,16 +248,22 @@ export function createOwnerCheck(
         // The listing is older than this check: the pid may have exited and
         // been reused by an outsider since. Re-check its ancestry now.
         if (holdsSocket(pid, target, deps, procRoot) && descends(pid)) {
-          return verdict(true, pid, "descends from the wrapped command");
+          return verdict("allowed", { pid, uid, inode }, "descends from the wrapped command");
         }
       }
-      // Denied. The full scan only names the caller for the audit line.
+      // The client may have closed while we searched: between close() taking
+      // the fd out of its table and the kernel orphaning the socket, the
+      // socket still has its inode but no process holds it. Ask again.
+      const again = findSocket(key);
+      if (!again || again.inode !== inode) return gone(again?.uid);
+      return verdict("outside_tree", { uid, inode }, "not a descendant of the wrapped command");
+    },
+    name(inode) {
+      const target = `socket:[${inode}]`;
       for (const pid of numericEntries(deps, procRoot)) {
-        if (holdsSocket(pid, target, deps, procRoot)) {
-          return verdict(false, pid, "not a descendant of the wrapped command");
-        }
+        if (holdsSocket(pid, target, deps, procRoot)) return { pid, comm: stat(pid)?.comm };
       }
-      return verdict(false, undefined, "no process holds the client socket");
+      return undefined;
     },
   };
 }

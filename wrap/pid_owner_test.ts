@@ -2,12 +2,14 @@ import assert from "node:assert/strict";
 import {
   type ConnectionKey,
   createOwnerCheck,
-  findClientSocketInode,
   parseStat,
   procAddresses,
   type ProcDeps,
   REAL_PROC,
 } from "./pid_owner.ts";
+import { findInTable } from "./tcp_table.ts";
+
+const UID = Deno.uid() ?? -1;
 
 /** Accepts one connection made by `script` (bash, `$PORT` set) and hands it to `fn`. */
 async function withConnection(
@@ -60,24 +62,26 @@ Deno.test("parseStat() handles a command name with spaces and parentheses", () =
   assert.equal(parseStat("garbage"), undefined);
 });
 
-Deno.test("findClientSocketInode() finds the client's socket of a real connection", async () => {
+Deno.test("findInTable() finds the client's socket of a real connection", async () => {
   await withConnection(CONNECT, async (key, child) => {
-    const inode = findClientSocketInode(key);
-    assert.ok(inode, "no inode found");
+    const sock = findInTable(key);
+    assert.ok(sock && sock.inode !== "0", "no live socket found");
+    assert.equal(sock.uid, UID);
+    const inode = sock.inode;
     // The inode belongs to bash's fd 3, not to our (server-side) socket.
     const fds = [...Deno.readDirSync(`/proc/${child.pid}/fd`)];
     const links = fds.map((f) => REAL_PROC.readLink(`/proc/${child.pid}/fd/${f.name}`));
     assert.ok(links.includes(`socket:[${inode}]`));
     // A different server port (same client port) must not match: both ends count.
     const wrong = { ...key, server: { ...key.server, port: key.server.port === 1 ? 2 : 1 } };
-    assert.equal(findClientSocketInode(wrong), undefined);
+    assert.equal(findInTable(wrong), undefined);
     await Promise.resolve();
   });
 });
 
 Deno.test("createOwnerCheck() allows the wrapped process itself", async () => {
   await withConnection(CONNECT, (key, child) => {
-    const v = createOwnerCheck({ rootPid: child.pid }).decide(key);
+    const v = createOwnerCheck({ rootPid: child.pid, uid: UID }).decide(key);
     assert.equal(v.allowed, true, v.reason);
     assert.equal(v.pid, child.pid);
     // bash execs its last command, so the same pid may now be `sleep`.
@@ -88,7 +92,7 @@ Deno.test("createOwnerCheck() allows the wrapped process itself", async () => {
 Deno.test("createOwnerCheck() allows a grandchild of the wrapped process", async () => {
   // The connecting bash is a child of the outer bash (which waits for it).
   await withConnection(`bash -c '${CONNECT}' & wait`, (key, child) => {
-    const check = createOwnerCheck({ rootPid: child.pid });
+    const check = createOwnerCheck({ rootPid: child.pid, uid: UID });
     const v = check.decide(key);
     assert.equal(v.allowed, true, v.reason);
     assert.notEqual(v.pid, child.pid);
@@ -105,10 +109,14 @@ Deno.test("createOwnerCheck() denies a process outside the tree and names it", a
   const other = new Deno.Command("sleep", { args: ["30"], stdin: "null" }).spawn();
   try {
     await withConnection(CONNECT, (key, child) => {
-      const v = createOwnerCheck({ rootPid: other.pid }).decide(key);
+      const check = createOwnerCheck({ rootPid: other.pid, uid: UID });
+      const v = check.decide(key);
       assert.equal(v.allowed, false);
-      assert.equal(v.pid, child.pid, "the full scan should name the caller");
+      assert.equal(v.kind, "outside_tree");
       assert.match(v.reason, /not a descendant/);
+      // Naming is a separate, slow scan, made only for reported refusals.
+      assert.equal(v.pid, undefined);
+      assert.equal(check.name(v.inode!)?.pid, child.pid, "the full scan should name the caller");
     });
   } finally {
     other.kill("SIGKILL");
@@ -116,12 +124,13 @@ Deno.test("createOwnerCheck() denies a process outside the tree and names it", a
   }
 });
 
-Deno.test("createOwnerCheck() denies when no established row matches", () => {
-  const v = createOwnerCheck({ rootPid: Deno.pid }).decide({
+Deno.test("createOwnerCheck() calls a connection with no socket gone, not refused", () => {
+  const v = createOwnerCheck({ rootPid: Deno.pid, uid: UID }).decide({
     client: { address: "127.0.0.1", port: 1 },
     server: { address: "127.0.0.1", port: 2 },
   });
   assert.equal(v.allowed, false);
+  assert.equal(v.kind, "gone");
   assert.equal(v.pid, undefined);
 });
 
@@ -148,7 +157,7 @@ Deno.test("createOwnerCheck() searches descendants before scanning every process
     },
     readLink: (p) => (p === "/p/11/fd/3" ? "socket:[777]" : "/dev/null"),
   };
-  const check = createOwnerCheck({ rootPid: 10, procRoot: "/p" }, deps);
+  const check = createOwnerCheck({ rootPid: 10, uid: 1000, procRoot: "/p" }, deps);
   const key = {
     client: { address: "127.0.0.1", port: 40000 },
     server: { address: "127.0.0.1", port: 8173 },
@@ -184,11 +193,66 @@ Deno.test("createOwnerCheck() re-checks ancestry of a pid found by the descendan
     },
     readLink: (p) => (p === "/p/11/fd/3" ? "socket:[777]" : "/dev/null"),
   };
-  const v = createOwnerCheck({ rootPid: 10, procRoot: "/p" }, deps).decide({
+  const check = createOwnerCheck({ rootPid: 10, uid: 1000, procRoot: "/p" }, deps);
+  const v = check.decide({
     client: { address: "127.0.0.1", port: 40000 },
     server: { address: "127.0.0.1", port: 8173 },
   });
   assert.equal(v.allowed, false, v.reason);
-  assert.equal(v.pid, 11);
-  assert.match(v.reason, /not a descendant/);
+  assert.equal(v.kind, "outside_tree");
+  assert.equal(check.name(v.inode!)?.pid, 11);
+});
+
+/** A fake /proc with one connection row (client port 40000 → 8173) owned by `uid`, inode `inode`. */
+function oneRowProc(uid: number, inode: string, reads: string[]): ProcDeps {
+  const files: Record<string, string> = {
+    "/p/net/tcp":
+      `  sl local rem st\n 0: 0100007F:9C40 0100007F:1FED 01 0:0 0:0 0 ${uid} 0 ${inode} 1\n`,
+    "/p/10/stat": "10 (root) S 1 10",
+  };
+  return {
+    readTextFile: (p) => {
+      reads.push(p);
+      return files[p];
+    },
+    listDir: (p) => {
+      reads.push(p);
+      return p === "/p" ? ["1", "10"] : [];
+    },
+    readLink: (p) => {
+      reads.push(p);
+      return undefined;
+    },
+  };
+}
+
+const KEY = {
+  client: { address: "127.0.0.1", port: 40000 },
+  server: { address: "127.0.0.1", port: 8173 },
+};
+
+Deno.test("createOwnerCheck() refuses another uid's socket at once, without reading /proc/<pid>", () => {
+  const reads: string[] = [];
+  const v = createOwnerCheck(
+    { rootPid: 10, uid: 1000, procRoot: "/p" },
+    oneRowProc(1001, "777", reads),
+  )
+    .decide(KEY);
+  assert.equal(v.allowed, false);
+  assert.equal(v.kind, "other_user");
+  assert.equal(v.uid, 1001);
+  assert.match(v.reason, /another user \(uid 1001\)/);
+  assert.deepEqual(reads, ["/p/net/tcp"], "only the TCP table was read");
+});
+
+Deno.test("createOwnerCheck() calls a socket no process holds (inode 0) gone", () => {
+  const reads: string[] = [];
+  const v = createOwnerCheck(
+    { rootPid: 10, uid: 1000, procRoot: "/p" },
+    oneRowProc(1000, "0", reads),
+  )
+    .decide(KEY);
+  assert.equal(v.kind, "gone");
+  // tcp6 is searched too (a live dual-stack socket could be there), nothing else.
+  assert.deepEqual(reads, ["/p/net/tcp", "/p/net/tcp6"]);
 });

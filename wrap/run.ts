@@ -200,6 +200,8 @@ export async function runWithProd(req: WithProdRequest, log: Logger): Promise<nu
       project: req.project,
       zone: req.config.zone,
       log,
+      maxConnections: req.config.max_connections,
+      idleTimeoutMs: req.config.idle_timeout_seconds * 1000,
     });
     // Handled where it is awaited; this only stops an early failure counting as unhandled.
     proxyStart.catch(() => {});

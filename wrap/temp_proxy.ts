@@ -14,7 +14,20 @@ import {
 import { errorPayload, toResponse } from "../shared/metadata/responses.ts";
 import { type ConnectionInfo, startMetadataServer } from "../shared/metadata/server.ts";
 import { createTokenCache, type TokenCache } from "../shared/metadata/token_cache.ts";
-import { createOwnerCheck, type OwnerCheck, type ProcDeps, REAL_PROC } from "./pid_owner.ts";
+import {
+  createOwnerCheck,
+  type OwnerCheck,
+  type OwnerVerdict,
+  type ProcDeps,
+  REAL_PROC,
+} from "./pid_owner.ts";
+import { createRefusalReporter } from "./refusals.ts";
+import {
+  type ConnectionKey,
+  createSocketFinder,
+  findInTable,
+  type SocketFinderHandle,
+} from "./tcp_table.ts";
 
 /** Options for {@linkcode startTempProxy}. */
 export interface TempProxyOptions {
@@ -29,6 +42,25 @@ export interface TempProxyOptions {
   readonly log: Logger;
   /** /proc access (tests may substitute). */
   readonly proc?: ProcDeps;
+  /** Connection limits (`max_connections`, `idle_timeout_seconds`). */
+  readonly maxConnections?: number;
+  readonly idleTimeoutMs?: number;
+}
+
+/** A connection before the command runs: nobody is allowed yet. */
+function beforeStart(sock: { inode: string; uid: number } | undefined): OwnerVerdict {
+  const gone = !sock || sock.inode === "0";
+  return {
+    allowed: false,
+    kind: gone ? "gone" : "not_started",
+    uid: sock?.uid,
+    pid: undefined,
+    comm: undefined,
+    inode: undefined,
+    reason: gone
+      ? "the connection closed before it could be checked"
+      : "the command has not started",
+  };
 }
 
 /** What the proxy needs of the approved session. */
@@ -57,7 +89,8 @@ const IDENTITY_PATH = /^\/computeMetadata\/v1\/instance\/service-accounts\/[^/]+
  */
 function withoutIdentityTokens(handler: MetadataHandler): MetadataHandler {
   return (req) => {
-    if (req.headers.get("metadata-flavor") === "Google") {
+    // Most requests are for tokens: test the cheap substring first.
+    if (req.url.includes("/identity") && req.headers.get("metadata-flavor") === "Google") {
       let path = "";
       try {
         path = new URL(req.url).pathname;
@@ -126,43 +159,46 @@ export async function startTempProxy(options: TempProxyOptions): Promise<TempPro
   const served = withoutIdentityTokens(handler);
   let check: OwnerCheck | undefined;
   const proc = options.proc ?? REAL_PROC;
-  const authorize = (conn: ConnectionInfo): boolean => {
+  // The finder's self-test (sock_diag) costs ~15 ms of first-use setup: run
+  // it while the human decides, and wait for it only if a connection comes first.
+  let finder: SocketFinderHandle | undefined;
+  const finderReady = createSocketFinder().then((f) => {
+    finder = f;
+    log.debug("connection owner lookup", { via: f.kind });
+    return f;
+  });
+  const uid = Deno.uid() ?? -1;
+  const reporter = createRefusalReporter({
+    log,
+    name: (inode) => check?.name(inode),
+    send: (report) => {
+      // In the host's audit log too: the gate records it against the session
+      // (bounded per session there as well).
+      const open = session();
+      if (!open) return;
+      gate.reportRefusal(open.id, report, { timeoutMs: 2000 }).catch((err) =>
+        log.debug("could not report the refusal to the gate", { error: String(err) })
+      );
+    },
+  });
+  const decide = (f: SocketFinderHandle, conn: ConnectionInfo): boolean => {
     const key = {
       client: { address: conn.remoteAddr.hostname, port: conn.remoteAddr.port },
       server: { address: conn.localAddr.hostname, port: conn.localAddr.port },
     };
-    const verdict = check
-      ? check.decide(key)
-      : { allowed: false, pid: undefined, comm: undefined, reason: "the command has not started" };
-    if (!verdict.allowed) {
-      log.warn("audit: refused a connection to the prod metadata proxy", {
-        event: "prod_proxy_refused",
-        pid: verdict.pid,
-        comm: verdict.comm,
-        client_port: key.client.port,
-        reason: verdict.reason,
-      });
-      // And in the host's audit log: the gate records it against the session
-      // (bounded per session there). Fire and forget: the refusal stands
-      // whether or not the report arrives.
-      const open = session();
-      if (open) {
-        gate.reportRefusal(open.id, {
-          pid: verdict.pid ?? null,
-          command: verdict.comm ?? null,
-          reason: verdict.reason,
-        }, { timeoutMs: 2000 }).catch((err) =>
-          log.debug("could not report the refusal to the gate", { error: String(err) })
-        );
-      }
-    }
+    const verdict = check ? check.decide(key) : beforeStart(f.find(key));
+    if (!verdict.allowed) reporter.refused(verdict, key.client.port);
     return verdict.allowed;
   };
+  const authorize = (conn: ConnectionInfo): boolean | Promise<boolean> =>
+    finder ? decide(finder, conn) : finderReady.then((f) => decide(f, conn));
   const server = await startMetadataServer({
     port: 0,
     handler: served,
     log,
     authorize,
+    maxConnections: options.maxConnections,
+    idleTimeoutMs: options.idleTimeoutMs,
     signal: ac.signal,
   });
   let stopping: Promise<void> | undefined;
@@ -170,6 +206,7 @@ export async function startTempProxy(options: TempProxyOptions): Promise<TempPro
     stopping ??= (async () => {
       ac.abort();
       await server.shutdown();
+      (await finderReady).close();
       tokens.clear();
     })();
     return stopping;
@@ -178,7 +215,9 @@ export async function startTempProxy(options: TempProxyOptions): Promise<TempPro
     hostPort: `127.0.0.1:${server.port}`,
     tokens,
     allowTree(pid) {
-      check = createOwnerCheck({ rootPid: pid }, proc);
+      // Connections are decided only once the finder is ready (see authorize).
+      const findSocket = (k: ConnectionKey) => (finder ? finder.find(k) : findInTable(k));
+      check = createOwnerCheck({ rootPid: pid, uid, findSocket }, proc);
     },
     shutdown,
     [Symbol.asyncDispose]: shutdown,

@@ -1,7 +1,14 @@
 #!/bin/sh
 # gcp-gate-start: the gcp-gate Feature's postStartCommand. Waits (bounded) for
 # the gate's socket mounted from the host, starts gcp-metadata-proxy in the
-# background and returns once it listens, so container start is not blocked.
+# background under a small supervisor and returns once it listens, so
+# container start is not blocked.
+#
+# The supervisor restarts the proxy whenever it exits: while it is down, any
+# process in the container could listen on 127.0.0.1:<port> and answer every
+# metadata client. Restarts are logged and slowed (0.2 s, then 1, 2, 5, 10 s
+# while it keeps dying within a minute). TERM to the supervisor (its pid is in
+# proxy.pid) stops both; the proxy's own pid is in proxy.child.pid.
 #
 #   GCP_GATE_CONFIG         config file (default /etc/gcp-gate/config.toml)
 #   GCP_GATE_SOCKET_PATH    socket to wait for (default: socket_path in the config)
@@ -34,7 +41,42 @@ fi
 mkdir -p "$state"
 chmod 700 "$state"
 pidfile=$state/proxy.pid
+childfile=$state/proxy.child.pid
 log=$state/proxy.log
+
+# The supervisor (this script again, in its own session; output goes to the log).
+supervise() {
+  child=
+  stopping=
+  trap 'stopping=1; [ -z "$child" ] || kill -TERM "$child" 2>/dev/null' TERM INT HUP
+  n=0
+  while [ -z "$stopping" ]; do
+    started=$(date +%s)
+    "$here/gcp-metadata-proxy" --config "$config" </dev/null &
+    child=$!
+    echo "$child" >"$childfile"
+    code=0
+    wait "$child" || code=$?
+    # A trapped signal interrupts wait: wait again for the proxy's own status.
+    while kill -0 "$child" 2>/dev/null; do wait "$child" || code=$?; done
+    child=
+    [ -z "$stopping" ] || break
+    lived=$(($(date +%s) - started))
+    [ "$lived" -lt 60 ] || n=0
+    set -- 0.2 1 2 5 10
+    shift "$n"
+    delay=$1
+    [ "$n" -ge 4 ] || n=$((n + 1))
+    echo "$prog: gcp-metadata-proxy exited (status $code) after ${lived}s; restarting in ${delay}s"
+    sleep "$delay" &
+    wait $! || true
+  done
+  rm -f "$childfile"
+  exit 0
+}
+if [ "${1:-}" = "--supervise" ]; then
+  supervise
+fi
 
 # postStartCommand runs at every start: leave a live proxy alone.
 if [ -f "$pidfile" ]; then
@@ -58,28 +100,31 @@ done
 
 : >"$log"
 chmod 600 "$log"
-# A session of its own: the proxy outlives this postStartCommand.
+self=$here/${0##*/}
+# A session of its own: the supervisor and the proxy outlive this postStartCommand.
 if command -v setsid >/dev/null 2>&1; then
-  setsid "$here/gcp-metadata-proxy" --config "$config" </dev/null >>"$log" 2>&1 &
+  setsid "$self" --supervise </dev/null >>"$log" 2>&1 &
 else
-  nohup "$here/gcp-metadata-proxy" --config "$config" </dev/null >>"$log" 2>&1 &
+  nohup "$self" --supervise </dev/null >>"$log" 2>&1 &
 fi
 pid=$!
 echo "$pid" >"$pidfile"
 
 n=0
 while ! grep -q "listening on http://" "$log"; do
-  if ! kill -0 "$pid" 2>/dev/null; then
+  if ! kill -0 "$pid" 2>/dev/null || grep -q "^$prog: gcp-metadata-proxy exited" "$log"; then
+    # It cannot start (port taken, bad config): stop retrying and say why.
+    kill -TERM "$pid" 2>/dev/null || true
     rm -f "$pidfile"
-    echo "$prog: gcp-metadata-proxy exited: $(tail -n 1 "$log")" >&2
+    echo "$prog: gcp-metadata-proxy exited: $(grep -v "^$prog:" "$log" | tail -n 1)" >&2
     exit 1
   fi
   if [ "$n" -ge "$ticks" ]; then
-    echo "$prog: gcp-metadata-proxy (pid $pid) did not start listening within ${timeout}s; see $log" >&2
+    echo "$prog: gcp-metadata-proxy (supervisor pid $pid) did not start listening within ${timeout}s; see $log" >&2
     exit 1
   fi
   sleep 0.2
   n=$((n + 1))
 done
 addr=$(sed -n 's/.*listening on \(http:\/\/[0-9.:]*\).*/\1/p' "$log" | head -n 1)
-echo "$prog: gcp-metadata-proxy (pid $pid) serving $addr for the gate at $socket; log: $log"
+echo "$prog: gcp-metadata-proxy (supervisor pid $pid, restarts it if it exits) serving $addr for the gate at $socket; log: $log"

@@ -22,6 +22,7 @@ import {
   toResponse,
 } from "./responses.ts";
 import { jwtExpiry } from "./jwt.ts";
+import type { MetadataRequest } from "./http1.ts";
 import { decodeSegment, rawPath, safeHost, UNNORMALIZED } from "./request_target.ts";
 import { type CachedToken, createExpiringCache, memoize, type TokenCache } from "./token_cache.ts";
 
@@ -128,7 +129,7 @@ export function isMetadataHost(host: string): boolean {
 }
 
 /** A metadata request handler; synchronous on the hot path (a cached default token). */
-export type MetadataHandler = (req: Request) => Response | Promise<Response>;
+export type MetadataHandler = (req: MetadataRequest) => Response | Promise<Response>;
 
 /** Creates the metadata request handler. */
 export function createMetadataHandler(deps: MetadataDeps): MetadataHandler {
@@ -303,7 +304,7 @@ export function createMetadataHandler(deps: MetadataDeps): MetadataHandler {
   const root = staticDir({ v1 }, async () => ({ v1: await v1.json() }));
 
   /** Walks `/computeMetadata/<rel>` and answers it. */
-  async function serve(req: Request, url: URL, head: boolean): Promise<Response> {
+  async function serve(req: MetadataRequest, url: URL, head: boolean): Promise<Response> {
     const rel = url.pathname.slice(PREFIX.length);
     const segments = rel === "" ? [] : rel.split("/");
     const dirForm = rel === "" || rel.endsWith("/");
@@ -350,7 +351,7 @@ export function createMetadataHandler(deps: MetadataDeps): MetadataHandler {
     return toResponse(errorPayload(404, "Not Found: no such metadata path"), head);
   }
 
-  async function route(req: Request, head: boolean): Promise<Response> {
+  async function route(req: MetadataRequest, head: boolean): Promise<Response> {
     if (req.url.length > MAX_URL_BYTES) {
       return toResponse(
         errorPayload(414, `Request URL longer than ${MAX_URL_BYTES} bytes`),
@@ -400,7 +401,7 @@ export function createMetadataHandler(deps: MetadataDeps): MetadataHandler {
     return await serve(req, url, head);
   }
 
-  async function slowPath(req: Request): Promise<Response> {
+  async function slowPath(req: MetadataRequest): Promise<Response> {
     const head = req.method === "HEAD";
     if (req.method !== "GET" && !head) {
       return toResponse(errorPayload(405, "Method Not Allowed: use GET"), false);

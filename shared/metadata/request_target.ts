@@ -2,6 +2,7 @@
  * The request target as a hostile client sent it: checked before the URL
  * parser normalises it, and never echoed back unchecked.
  */
+import type { MetadataRequest } from "./http1.ts";
 
 /** Dot segments (plain or percent-encoded) and backslashes: real clients never send them. */
 export const UNNORMALIZED: RegExp = /\\|%5c|(?:^|\/)(?:\.|%2e){1,2}(?:\/|$)/i;
@@ -23,7 +24,7 @@ export function decodeSegment(raw: string): string {
 }
 
 /** The Host for a redirect: the request's own, if it looks like host[:port]. */
-export function safeHost(req: Request, url: URL): string {
+export function safeHost(req: MetadataRequest, url: URL): string {
   const h = req.headers.get("host") ?? "";
   // Never echo arbitrary header text into Location.
   return /^[A-Za-z0-9.\-]{1,253}(:\d{1,5})?$/.test(h) || /^\[[0-9a-fA-F:.]+\](:\d{1,5})?$/.test(h)

@@ -54,17 +54,47 @@ const JSON_TYPE = "application/json";
 // the static body, while `new Response(body, { headers })` re-validates every
 // header each time (measured ~20x the JS cost of a clone). The template itself
 // is never handed out, so its body is never consumed.
-const templates = new WeakMap<Payload, Response>();
+const templates = new WeakMap<Payload, { response: Response; wire: Uint8Array }>();
+// Each clone handed out maps to its template's HTTP/1.1 bytes, so our own
+// connection loop (http1.ts) writes them without reading the clone's body or
+// iterating its headers again. Weak: a clone that was served is collected.
+const wires = new WeakMap<Response, Uint8Array>();
+
+/**
+ * The complete keep-alive HTTP/1.1 answer (status line, headers,
+ * content-length, body) for a Response made from a reused payload, if `res`
+ * is one.
+ */
+export function prebuiltWire(res: Response): Uint8Array | undefined {
+  return wires.get(res);
+}
+
+function wireOf(p: Payload, headers: Record<string, string>): Uint8Array {
+  const body = new TextEncoder().encode(p.body);
+  let head = `HTTP/1.1 ${p.status} ${p.status === 200 ? "OK" : "Status"}\r\n`;
+  for (const [k, v] of Object.entries(headers)) head += `${k}: ${v}\r\n`;
+  const headBytes = new TextEncoder().encode(`${head}content-length: ${body.length}\r\n\r\n`);
+  const out = new Uint8Array(headBytes.length + body.length);
+  out.set(headBytes);
+  out.set(body, headBytes.length);
+  return out;
+}
 
 /** Turns `p` into a Response; 200s get an ETag; HEAD gets the headers only. */
 export function toResponse(p: Payload, head: boolean, etag?: string): Response {
   if (etag === undefined && p.etag !== undefined && !head) {
     let template = templates.get(p);
     if (!template) {
-      template = new Response(p.body, { status: p.status, headers: buildHeaders(p, p.etag) });
+      const headers = buildHeaders(p, p.etag);
+      template = {
+        response: new Response(p.body, { status: p.status, headers }),
+        wire: wireOf(p, headers),
+      };
       templates.set(p, template);
     }
-    return template.clone();
+    const res = template.response.clone();
+    wires.set(res, template.wire);
+    return res;
   }
   return new Response(head ? null : p.body, { status: p.status, headers: buildHeaders(p, etag) });
 }

@@ -2,16 +2,24 @@
  * Serving a metadata handler on 127.0.0.1, for gcp-metadata-proxy and for
  * with-prod's temporary proxy.
  *
- * Without `authorize`, `Deno.serve` listens on the TCP port directly (the fast
- * path). With `authorize`, a connection must be vetted before any of its bytes
- * reach HTTP: `Deno.serve` has no per-connection hook, and keying a verdict on
- * the remote port alone would let another process bind that port after the
- * vetted one closed and inherit the verdict. So we accept TCP connections
- * ourselves, decide once per connection, and relay the allowed ones to
- * `Deno.serve` on a Unix socket in a fresh 0700 directory only we can enter.
- * Keep-alive requests on one connection therefore share its verdict.
+ * We accept TCP connections ourselves and serve HTTP/1.1 on each one in
+ * this process (http1.ts); nothing else listens. That gives:
+ * - a per-connection verdict (`authorize`) taken before any byte reaches the
+ *   handler, kept for the connection's keep-alive requests. It cannot be
+ *   keyed on the remote port with `Deno.serve` (another process could bind
+ *   the port after the vetted one closed and inherit the verdict), and a
+ *   relay to a second listener would be a door around the check: any
+ *   same-uid process could connect to that listener directly.
+ * - bounded resources against any local uid: at most `maxConnections` at
+ *   once (at the cap the longest-idle connection makes room, so idle
+ *   connections cannot lock a new client out), idle and header timeouts,
+ *   and EMFILE treated as back-pressure (logged, an idle connection closed,
+ *   the accept retried) instead of ending the process, which would free the
+ *   port for anyone to take.
  */
 import type { Logger } from "../log.ts";
+import { type ConnTable, createConnTable } from "./conn_table.ts";
+import { errorBytes, type Http1Conn, type Http1Handler, serveHttp1 } from "./http1.ts";
 import { errorPayload, toResponse } from "./responses.ts";
 
 /** What `authorize` learns about a connection. */
@@ -25,17 +33,29 @@ export interface ConnectionInfo {
 /** Decides once per connection whether it may talk to the handler. */
 export type ConnectionAuthorizer = (conn: ConnectionInfo) => boolean | Promise<boolean>;
 
+/** Defaults for the connection limits (also the config keys' defaults). */
+export const CONNECTION_DEFAULTS: Readonly<{
+  maxConnections: number;
+  idleTimeoutMs: number;
+  headerTimeoutMs: number;
+}> = Object.freeze({ maxConnections: 256, idleTimeoutMs: 30_000, headerTimeoutMs: 10_000 });
+
 /** Options for {@linkcode startMetadataServer}. */
 export interface MetadataServerOptions {
   /** 0 picks a free port. */
   port: number;
-  handler: (req: Request) => Response | Promise<Response>;
+  handler: Http1Handler;
   log: Logger;
   /** Default 127.0.0.1. Never a non-loopback address: tokens must not leave the machine. */
   hostname?: string;
+  /** When set, every connection must be allowed before any of its bytes are read. */
   authorize?: ConnectionAuthorizer;
-  /** Most concurrent connections in `authorize` mode (default 256). */
-  maxConnections?: number;
+  /** Most concurrent connections (default 256). */
+  maxConnections?: number | undefined;
+  /** An idle keep-alive connection is closed after this long (default 30 s). */
+  idleTimeoutMs?: number | undefined;
+  /** A request head must arrive within this long of its first byte (default 10 s). */
+  headerTimeoutMs?: number | undefined;
   /**
    * Aborting it shuts the server down. Pass the same signal to the handler
    * (`MetadataDeps.signal`) so long `wait_for_change` waits end first.
@@ -49,200 +69,192 @@ export interface MetadataServer extends AsyncDisposable {
   readonly port: number;
   /** Resolves when the server has stopped. */
   readonly finished: Promise<void>;
+  /** Live connections now (for tests and diagnostics). */
+  readonly connections: number;
   /** Stops listening, waits (bounded) for in-flight requests. */
   shutdown(): Promise<void>;
 }
 
 const DRAIN_MS = 2000;
+/** Repeated warnings (cap reached, EMFILE) at most this often. */
+const WARN_EVERY_MS = 60_000;
+const MAX_BACKOFF_MS = 500;
 
-function onError(log: Logger): (err: unknown) => Response {
-  return (err) => {
-    log.error("metadata request failed", { error: String(err) });
-    return toResponse(errorPayload(500, "Internal Server Error"), false);
-  };
-}
+const REFUSAL = errorBytes(
+  403,
+  "Forbidden: this metadata server serves only the process tree it was started for",
+);
 
-/** Starts serving `options.handler`; resolves once it listens. */
-export async function startMetadataServer(options: MetadataServerOptions): Promise<MetadataServer> {
-  const hostname = options.hostname ?? "127.0.0.1";
-  const server = options.authorize
-    ? await startVetted(options, hostname, options.authorize)
-    : await startDirect(options, hostname);
-  const signal = options.signal;
-  if (signal) {
-    if (signal.aborted) await server.shutdown();
-    else signal.addEventListener("abort", () => void server.shutdown(), { once: true });
-  }
-  return server;
-}
-
-async function startDirect(
-  options: MetadataServerOptions,
-  hostname: string,
-): Promise<MetadataServer> {
-  const ac = new AbortController();
-  let port = 0;
-  const listening = Promise.withResolvers<void>();
-  const server = Deno.serve({
-    hostname,
-    port: options.port,
-    signal: ac.signal,
-    onListen: (addr) => {
-      port = addr.port;
-      listening.resolve();
-    },
-    onError: onError(options.log),
-  }, options.handler);
-  await listening.promise;
-  let stopping: Promise<void> | undefined;
-  const shutdown = (): Promise<void> => {
-    stopping ??= (async () => {
-      // Abort only if draining takes too long: aborting after a completed
-      // shutdown throws BadResource inside Deno.
-      const limit = setTimeout(() => ac.abort(), DRAIN_MS);
-      await server.shutdown();
-      clearTimeout(limit);
-    })();
-    return stopping;
-  };
-  return {
-    port,
-    finished: server.finished,
-    shutdown,
-    [Symbol.asyncDispose]: shutdown,
-  };
-}
-
-/** The raw answer for a refused connection: a valid HTTP response, then close. */
-function refusalBytes(): Uint8Array {
-  const body = "Forbidden: this metadata server serves only the process tree it was started for\n";
-  return new TextEncoder().encode(
-    "HTTP/1.1 403 Forbidden\r\nMetadata-Flavor: Google\r\nServer: Metadata Server for VM\r\n" +
-      `Content-Type: application/text\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`,
-  );
-}
-
-/**
- * Copies `from` into `to` until EOF or an error, then closes `to`'s writing
- * side. A plain read/write loop with one reused buffer: measurably cheaper per
- * small request than stream piping.
- */
-async function copy(from: Deno.Conn, to: Deno.Conn): Promise<void> {
-  const buf = new Uint8Array(16 * 1024);
+function closeQuietly(conn: Deno.Conn): void {
   try {
-    for (;;) {
-      const n = await from.read(buf);
-      if (n === null) break;
-      let off = 0;
-      while (off < n) off += await to.write(buf.subarray(off, n));
-    }
-  } catch { /* either side closed */ }
-  try {
-    await to.closeWrite();
+    conn.close();
   } catch { /* already closed */ }
 }
 
-async function startVetted(
-  options: MetadataServerOptions,
-  hostname: string,
-  authorize: ConnectionAuthorizer,
-): Promise<MetadataServer> {
-  const { log } = options;
-  const maxConnections = options.maxConnections ?? 256;
-  // A private directory: nothing but this process may connect to the inner socket.
-  const dir = await Deno.makeTempDir({ prefix: "gcp-metadata-" });
-  await Deno.chmod(dir, 0o700);
-  const innerPath = `${dir}/inner.sock`;
-  const ac = new AbortController();
-  const innerReady = Promise.withResolvers<void>();
-  const inner = Deno.serve({
-    path: innerPath,
-    signal: ac.signal,
-    onListen: () => innerReady.resolve(),
-    onError: onError(log),
-  }, options.handler);
-  await innerReady.promise;
-  await Deno.chmod(innerPath, 0o600);
+function isOutOfFiles(err: unknown): boolean {
+  const code = (err as { code?: unknown }).code;
+  return code === "EMFILE" || code === "ENFILE";
+}
 
-  const listener = Deno.listen({ hostname, port: options.port, transport: "tcp" });
-  const port = (listener.addr as Deno.NetAddr).port;
-  const live = new Set<Deno.Conn>();
-  const refusal = refusalBytes();
-
-  async function relay(conn: Deno.TcpConn): Promise<void> {
-    let allowed = false;
-    try {
-      allowed = await authorize({
-        remoteAddr: conn.remoteAddr,
-        localAddr: conn.localAddr,
-      });
-    } catch (err) {
-      // Fail closed: an authorizer that cannot decide refuses.
-      log.warn("connection authorization failed; refusing", { error: String(err) });
-    }
-    if (!allowed) {
-      await conn.write(refusal).catch(() => {});
+/** Warns the first time and then at most every WARN_EVERY_MS, counting the rest. */
+function throttledWarn(log: Logger, msg: string): (fields: Record<string, unknown>) => void {
+  let last = -Infinity;
+  let skipped = 0;
+  return (fields) => {
+    const now = Date.now();
+    if (now - last < WARN_EVERY_MS) {
+      skipped++;
       return;
     }
-    const upstream = await Deno.connect({ transport: "unix", path: innerPath });
-    live.add(upstream);
-    try {
-      await Promise.all([copy(conn, upstream), copy(upstream, conn)]);
-    } finally {
-      live.delete(upstream);
-      try {
-        upstream.close();
-      } catch { /* closed by pipeTo */ }
-    }
-  }
+    log.warn(msg, skipped > 0 ? { ...fields, since_last_warning: skipped } : fields);
+    last = now;
+    skipped = 0;
+  };
+}
 
-  const accepting = (async () => {
-    for (;;) {
-      let conn: Deno.TcpConn;
-      try {
-        conn = await listener.accept();
-      } catch {
-        return; // listener closed
+/** What the accept loop needs. */
+interface AcceptContext {
+  readonly listener: Deno.TcpListener;
+  readonly table: ConnTable;
+  readonly signal: AbortSignal;
+  readonly maxConnections: number;
+  readonly headerTimeoutMs: number;
+  readonly log: Logger;
+  /** Serves one accepted connection (vetting it first when asked to). */
+  readonly serve: (conn: Deno.TcpConn, state: Http1Conn) => Promise<void>;
+}
+
+/** Accepts until the listener closes; out of file descriptors is back-pressure, not an end. */
+async function acceptLoop(ctx: AcceptContext): Promise<void> {
+  const { table, log } = ctx;
+  const warnCap = throttledWarn(
+    log,
+    "connection cap reached; closing the longest-idle connections to make room",
+  );
+  const warnFiles = throttledWarn(
+    log,
+    "out of file descriptors; closing idle connections and retrying (still serving)",
+  );
+  let backoff = 10;
+  while (!ctx.signal.aborted) {
+    let conn: Deno.TcpConn;
+    try {
+      conn = await ctx.listener.accept();
+      backoff = 10;
+    } catch (err) {
+      if (ctx.signal.aborted || err instanceof Deno.errors.BadResource) return;
+      if (isOutOfFiles(err)) {
+        warnFiles({ connections: table.size, error: (err as Error).message });
+        table.evictOne();
+      } else {
+        log.debug("accept failed; retrying", { error: String(err) });
       }
-      if (live.size >= maxConnections) {
-        try {
-          conn.close();
-        } catch { /* gone */ }
+      await new Promise((r) => setTimeout(r, backoff));
+      backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
+      continue;
+    }
+    if (table.size >= ctx.maxConnections) {
+      warnCap({ max_connections: ctx.maxConnections });
+      if (!table.evictOne()) {
+        closeQuietly(conn);
         continue;
       }
-      live.add(conn);
-      void relay(conn).finally(() => {
-        live.delete(conn);
-        try {
-          conn.close();
-        } catch { /* closed by pipeTo */ }
-      });
     }
-  })();
+    const state: Http1Conn = { deadline: Date.now() + ctx.headerTimeoutMs };
+    table.add(conn, state);
+    void ctx.serve(conn, state).finally(() => table.remove(conn));
+  }
+}
 
+/** Vets `conn` with `authorize` (failing closed); true when it may be served. */
+async function vet(
+  conn: Deno.TcpConn,
+  authorize: ConnectionAuthorizer,
+  log: Logger,
+): Promise<boolean> {
+  let allowed = false;
+  try {
+    allowed = await authorize({ remoteAddr: conn.remoteAddr, localAddr: conn.localAddr });
+  } catch (err) {
+    // Fail closed: an authorizer that cannot decide refuses.
+    log.warn("connection authorization failed; refusing", { error: String(err) });
+  }
+  if (!allowed) {
+    try {
+      await conn.write(REFUSAL);
+    } catch { /* the caller is gone */ }
+  }
+  return allowed;
+}
+
+/** Starts serving `options.handler`; resolves once it listens. */
+export function startMetadataServer(options: MetadataServerOptions): Promise<MetadataServer> {
+  const { log, authorize } = options;
+  const idleTimeoutMs = options.idleTimeoutMs ?? CONNECTION_DEFAULTS.idleTimeoutMs;
+  const headerTimeoutMs = options.headerTimeoutMs ?? CONNECTION_DEFAULTS.headerTimeoutMs;
+  const listener = Deno.listen({
+    hostname: options.hostname ?? "127.0.0.1",
+    port: options.port,
+    transport: "tcp",
+  });
+  const ac = new AbortController();
+  const table = createConnTable({
+    sweepMs: Math.max(50, Math.min(1000, Math.min(idleTimeoutMs, headerTimeoutMs) / 4)),
+  });
+  const http = {
+    handler: options.handler,
+    onError: (err: unknown): Response => {
+      log.error("metadata request failed", { error: String(err) });
+      return toResponse(errorPayload(500, "Internal Server Error"), false);
+    },
+    idleTimeoutMs,
+    headerTimeoutMs,
+    now: Date.now,
+    signal: ac.signal,
+  };
+  const accepting = acceptLoop({
+    listener,
+    table,
+    signal: ac.signal,
+    maxConnections: options.maxConnections ?? CONNECTION_DEFAULTS.maxConnections,
+    headerTimeoutMs,
+    log,
+    serve: async (conn, state) => {
+      if (!authorize || await vet(conn, authorize, log)) await serveHttp1(conn, state, http);
+    },
+  });
+
+  const finished = Promise.withResolvers<void>();
   let stopping: Promise<void> | undefined;
   const shutdown = (): Promise<void> => {
     stopping ??= (async () => {
+      ac.abort();
       try {
         listener.close();
       } catch { /* already closed */ }
       await accepting;
-      const limit = setTimeout(() => ac.abort(), DRAIN_MS);
-      for (const c of live) {
-        try {
-          c.close();
-        } catch { /* gone */ }
+      // Idle connections go now; those inside the handler get DRAIN_MS to answer.
+      const drainUntil = Date.now() + DRAIN_MS;
+      for (table.closeIdle(); table.size > 0 && Date.now() < drainUntil; table.closeIdle()) {
+        await new Promise((r) => setTimeout(r, 20));
       }
-      await inner.shutdown();
-      clearTimeout(limit);
-      await Deno.remove(dir, { recursive: true }).catch(() => {});
+      table.closeAll();
+      finished.resolve();
     })();
     return stopping;
   };
-  return {
-    port,
-    finished: inner.finished,
+  const signal = options.signal;
+  if (signal) {
+    if (signal.aborted) void shutdown();
+    else signal.addEventListener("abort", () => void shutdown(), { once: true });
+  }
+  return Promise.resolve({
+    port: listener.addr.port,
+    finished: finished.promise,
+    get connections() {
+      return table.size;
+    },
     shutdown,
     [Symbol.asyncDispose]: shutdown,
-  };
+  });
 }

@@ -1,0 +1,160 @@
+import assert from "node:assert/strict";
+import { type Http1Options, MAX_HEAD_BYTES, parseHead, serveHttp1 } from "./http1.ts";
+
+Deno.test("parseHead() passes the target on as sent, with case-insensitive headers", () => {
+  const p = parseHead(
+    "GET /computeMetadata/v1/?recursive=true HTTP/1.1\r\nHost: 127.0.0.1:8173\r\nMetadata-Flavor: Google\r\nX-A: 1\r\nx-a: 2",
+  );
+  assert.ok(p.ok);
+  assert.equal(p.req.url, "http://127.0.0.1:8173/computeMetadata/v1/?recursive=true");
+  assert.equal(p.req.method, "GET");
+  assert.equal(p.req.headers.get("metadata-flavor"), "Google");
+  assert.equal(p.req.headers.get("X-A"), "1, 2");
+  assert.equal(p.req.headers.has("x-forwarded-for"), false);
+  assert.equal(p.close, false);
+  // Dot segments reach the handler unnormalised, so it can refuse them.
+  const dots = parseHead("GET /computeMetadata/../x HTTP/1.1\r\nHost: a");
+  assert.ok(dots.ok);
+  assert.equal(dots.req.url, "http://a/computeMetadata/../x");
+});
+
+Deno.test("parseHead() refuses malformed heads with 400", () => {
+  for (
+    const head of [
+      "GET /x HTTP/1.1", // no Host
+      "GET /x HTTP/1.1\r\nHost: a\r\nHost: b", // two Hosts
+      "GET /x HTTP/2.0\r\nHost: a",
+      "GET x HTTP/1.1\r\nHost: a", // not origin-form
+      "GET /a b HTTP/1.1\r\nHost: a",
+      "GET /x HTTP/1.1\r\nHost: a\r\n folded", // obs-fold
+      "GET /x HTTP/1.1\r\nHost: a\r\nBad Name: 1",
+      "GET /x HTTP/1.1\r\nHost: a\r\nX: caf\u00e9",
+      "GET /x HTTP/1.1\r\nHost: a/b",
+      "GET /x HTTP/1.1\r\nHost: a\r\nContent-Length: -1",
+      "G(T /x HTTP/1.1\r\nHost: a",
+    ]
+  ) {
+    const p = parseHead(head);
+    assert.ok(!p.ok, JSON.stringify(head));
+    assert.equal(p.status, 400, JSON.stringify(head));
+  }
+});
+
+Deno.test("parseHead() closes after HTTP/1.0, Connection: close, or a declared body", () => {
+  const close = (head: string): boolean => {
+    const p = parseHead(head);
+    assert.ok(p.ok, head);
+    return p.close;
+  };
+  assert.equal(close("GET / HTTP/1.0\r\nHost: a"), true);
+  assert.equal(close("GET / HTTP/1.0\r\nHost: a\r\nConnection: keep-alive"), false);
+  assert.equal(close("GET / HTTP/1.1\r\nHost: a\r\nConnection: close"), true);
+  assert.equal(close("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5"), true);
+  assert.equal(close("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked"), true);
+  assert.equal(close("GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 0"), false);
+});
+
+function options(handler: Http1Options["handler"], signal = new AbortController().signal) {
+  return {
+    handler,
+    onError: () => new Response("err", { status: 500 }),
+    idleTimeoutMs: 60_000,
+    headerTimeoutMs: 60_000,
+    now: Date.now,
+    signal,
+  };
+}
+
+/** Serves one accepted connection with `handler`; returns the client end. */
+async function pair(
+  handler: Http1Options["handler"],
+): Promise<{ client: Deno.Conn; done: Promise<void>; [Symbol.dispose](): void }> {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const client = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
+  const server = await listener.accept();
+  listener.close();
+  const done = serveHttp1(server, { deadline: 0 }, options(handler)).finally(() => server.close());
+  return {
+    client,
+    done,
+    [Symbol.dispose]: () => {
+      try {
+        client.close();
+      } catch { /* closed */ }
+    },
+  };
+}
+
+async function readUntil(conn: Deno.Conn, done: (text: string) => boolean): Promise<string> {
+  const buf = new Uint8Array(8192);
+  let text = "";
+  while (!done(text)) {
+    const n = await conn.read(buf);
+    if (n === null) break;
+    text += new TextDecoder().decode(buf.subarray(0, n));
+  }
+  return text;
+}
+
+Deno.test("serveHttp1() answers pipelined keep-alive requests in order on one connection", async () => {
+  let n = 0;
+  using p = await pair((req) => new Response(`${++n} ${new URL(req.url).pathname}`));
+  await p.client.write(
+    new TextEncoder().encode(
+      "GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\nHEAD /c HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    ),
+  );
+  const text = await readUntil(p.client, () => false);
+  await p.done;
+  const answers = text.split("HTTP/1.1 200 OK").slice(1);
+  assert.equal(answers.length, 3, text);
+  assert.match(answers[0]!, /content-length: 4\r\n\r\n1 \/a$/);
+  assert.match(answers[1]!, /2 \/b$/);
+  // HEAD: headers only, then the connection closes as asked.
+  assert.match(answers[2]!, /connection: close\r\n\r\n$/);
+});
+
+Deno.test("serveHttp1() refuses an oversized head with 431 and a malformed one with 400", async () => {
+  {
+    using p = await pair(() => new Response("no"));
+    const big = `GET / HTTP/1.1\r\nHost: x\r\nX: ${"a".repeat(MAX_HEAD_BYTES)}\r\n\r\n`;
+    await p.client.write(new TextEncoder().encode(big)).catch(() => 0);
+    assert.match(await readUntil(p.client, () => false), /^HTTP\/1\.1 431 /);
+    await p.done;
+  }
+  {
+    using p = await pair(() => new Response("no"));
+    await p.client.write(new TextEncoder().encode("GET / HTTP/1.1\r\n\r\n"));
+    const text = await readUntil(p.client, () => false);
+    assert.match(text, /^HTTP\/1\.1 400 /);
+    assert.match(text, /metadata-flavor: Google/);
+    await p.done;
+  }
+});
+
+Deno.test("serveHttp1() keeps its deadline current: idle, then none inside the handler", async () => {
+  const state = { deadline: 0 };
+  const inHandler = Promise.withResolvers<number>();
+  const release = Promise.withResolvers<void>();
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const client = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
+  const server = await listener.accept();
+  listener.close();
+  const done = serveHttp1(
+    server,
+    state,
+    options(async () => {
+      inHandler.resolve(state.deadline);
+      await release.promise;
+      return new Response("ok");
+    }),
+  ).finally(() => server.close());
+  await new Promise((r) => setTimeout(r, 20));
+  assert.ok(state.deadline > Date.now(), "an idle connection has a deadline");
+  await client.write(new TextEncoder().encode("GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+  assert.equal(await inHandler.promise, 0, "no deadline while the handler works");
+  release.resolve();
+  assert.match(await readUntil(client, (t) => t.endsWith("ok")), /^HTTP\/1\.1 200/);
+  client.close();
+  await done;
+});
