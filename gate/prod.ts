@@ -55,7 +55,10 @@ export interface ProdTokenAsk {
 export interface ProdService {
   openSession(req: ParsedProdRequest, signal: AbortSignal): Promise<SessionResponse>;
   describeSession(id: string): SessionResponse;
-  revokeSession(id: string): void;
+  /** True while the session is open (not revoked, not expired). */
+  isOpen(id: string): boolean;
+  /** Ends the session and drops its tokens; `reason` is audited (e.g. "lease lost"). */
+  revokeSession(id: string, reason: string): void;
   /** Audits a caller with-prod's proxy refused (bounded per session). */
   recordRefusal(id: string, report: RefusalReport): void;
   /** A prod token from an open session (no new approval). */
@@ -97,6 +100,7 @@ export function createProdService(deps: ProdDeps): ProdService {
       scopes: [...s.scopes],
       email: s.email,
       service_account: deps.prodServiceAccount ?? s.email,
+      token_ttl_seconds: deps.prodServiceAccount === undefined ? null : prodTtl,
     };
   }
 
@@ -255,7 +259,10 @@ export function createProdService(deps: ProdDeps): ProdService {
     describeSession(id) {
       return response(session(id));
     },
-    revokeSession(id) {
+    isOpen(id) {
+      return deps.sessions.find(id) !== undefined;
+    },
+    revokeSession(id, reason) {
       const s = deps.sessions.revoke(id);
       if (!s) {
         throw new GateError(
@@ -273,6 +280,7 @@ export function createProdService(deps: ProdDeps): ProdService {
         scopes: s.scopes,
         project: s.project,
         session: s.prefix,
+        reason,
       });
     },
     recordRefusal(id, report) {

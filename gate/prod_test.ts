@@ -127,7 +127,7 @@ Deno.test("session tokens impersonate prod_service_account and never outlive the
   await prod.sessionToken(s.session_id, { scopes: undefined, ttlSeconds: 3600 }, signal);
   assert.equal(minted.length, 1, "reused while fresh");
   assert.deepEqual(audit.hits, ["/token?session"]);
-  prod.revokeSession(s.session_id);
+  prod.revokeSession(s.session_id, "DELETE /session");
   await assert.rejects(
     prod.sessionToken(s.session_id, { scopes: undefined, ttlSeconds: undefined }, signal),
     (e) => e instanceof GateError && e.code === "session_not_found",
@@ -258,7 +258,7 @@ Deno.test("refusals reported by with-prod are audited per session, bounded, and 
   );
   assert.equal(lines[0]!.session, s.session_id.slice(0, 8));
   assert.match(lines.at(-1)!.refusal ?? "", /further ones are not logged/);
-  prod.revokeSession(s.session_id);
+  prod.revokeSession(s.session_id, "DELETE /session");
   assert.throws(
     () => prod.recordRefusal(s.session_id, { pid: 1, command: null, reason: "x" }),
     (err: unknown) => err instanceof GateError && err.code === "session_not_found",

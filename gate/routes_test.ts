@@ -41,6 +41,7 @@ function handler(overrides: { tokens?: DevTokenMinter } = {}) {
     openSession: unused,
     describeSession: unused,
     revokeSession: unused,
+    isOpen: unused,
     recordRefusal: unused,
     sessionToken: unused,
     oneOffToken: unused,

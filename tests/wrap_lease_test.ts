@@ -5,6 +5,8 @@
  * short and stay under Google's default 3600 s cap (enforced by the fake).
  */
 import assert from "node:assert/strict";
+import { isGateError } from "../shared/errors.ts";
+import { createGateClient } from "../shared/gate_client.ts";
 import {
   approveNext,
   assertNoSecrets,
@@ -97,4 +99,219 @@ Deno.test("with-prod: prod_service_account tokens work under Google's 3600 s cap
   }
   const granted = readAudit(stack).filter((l) => l.endpoint === "/token" && l.level === "prod");
   assert.ok(granted.every((l) => (l.ttl_seconds ?? 0) <= 600), JSON.stringify(granted));
+});
+
+/** Polls the audit log for the line that ends session `prefix`. */
+function revokedLine(stack: Stack, prefix: string): Promise<AuditLine> {
+  return waitUntil(
+    `the revocation of session ${prefix} in the audit log`,
+    () =>
+      readAudit(stack).find((l) =>
+        l.endpoint === "/session" && l.result === "revoked" && l.session === prefix
+      ),
+  );
+}
+
+function grantedSessions(stack: Stack): string[] {
+  return readAudit(stack).filter((l) => l.endpoint === "/session" && l.result === "granted")
+    .map((l) => l.session!);
+}
+
+function killPid(pid: number): void {
+  try {
+    Deno.kill(pid, "SIGKILL");
+  } catch { /* already gone */ }
+}
+
+Deno.test("with-prod: a killed with-prod's session is revoked at once, audited as lease lost", async () => {
+  await using stack = await startStack({ gateToml: QUEUE_PROD_TOML, proxy: false });
+  await using p = await startApproved(stack, ["--", "sh", "-c", "echo child=$$; exec sleep 30"]);
+  const child = Number((await p.waitFor(/child=(\d+)/))[1]);
+  try {
+    const [prefix] = await waitUntil("the granted session", () => {
+      const g = grantedSessions(stack);
+      return g.length === 1 ? g : undefined;
+    });
+    const killedAt = Date.now();
+    p.kill("SIGKILL"); // no teardown, no DELETE: only the lease can end the session
+    const line = await revokedLine(stack, prefix!);
+    assert.equal(line.reason, "lease lost", JSON.stringify(line));
+    assert.ok(Date.now() - killedAt < 5000, "revoked within the keep-alive period");
+    assert.ok(!stack.logs().includes("could not revoke"), stack.logs());
+  } finally {
+    killPid(child);
+  }
+});
+
+Deno.test("gcp-gate: POST /session without a lease (protocol-1 clients) is refused; nothing is queued", async () => {
+  await using stack = await startStack({ gateToml: QUEUE_PROD_TOML, proxy: false });
+  const client = Deno.createHttpClient({ proxy: { transport: "unix", path: stack.socketPath } });
+  try {
+    const res = await fetch("http://gate.invalid/session", {
+      client,
+      method: "POST",
+      headers: { "x-gcp-gate-protocol": "1", "content-type": "application/json" },
+      body: JSON.stringify({ command: ["true"] }),
+    });
+    const body = await res.json() as { code: string; error: string };
+    assert.equal(res.status, 400);
+    assert.equal(body.code, "protocol_mismatch");
+    assert.match(body.error, /x-gcp-gate-lease/);
+  } finally {
+    client.close();
+  }
+  assert.doesNotMatch(await pending(stack), /\(waiting/);
+});
+
+/** An argument long enough that the request body spans several reads at the gate. */
+const LONG_ARG = `--filter=${"labels.team=payments AND ".repeat(20)}end`;
+
+Deno.test("with-prod: Ctrl-C or kill while queued with a long command withdraws the queue entry", async () => {
+  assert.ok(LONG_ARG.length > 300);
+  for (const signal of ["SIGKILL", "SIGINT"] as const) {
+    // A fresh gate each: a withdrawn request starts a short cooldown.
+    await using stack = await startStack({ gateToml: QUEUE_PROD_TOML, proxy: false });
+    await using p = await start("with-prod", ["--", "sh", "-c", "exit 0", "sh", LONG_ARG], {
+      env: wrapEnv(stack),
+    });
+    await waitUntil(
+      "the queued request",
+      async () => /\(waiting/.test(await pending(stack)) ? true : undefined,
+      15_000,
+    ).catch((err) => {
+      throw new Error(`${err.message} (${signal}):\n${p.output()}\n${stack.logs()}`);
+    });
+    p.kill(signal);
+    const code = (await p.status).code;
+    assert.equal(code, signal === "SIGINT" ? 130 : 137, p.output());
+    // The entry must go now, not at approval_timeout_seconds (120 s): nobody
+    // may approve a request whose client is gone.
+    await waitUntil(
+      `the queue entry to go after ${signal}`,
+      async () => /\(waiting/.test(await pending(stack)) ? undefined : true,
+      5000,
+    );
+    assert.equal(grantedSessions(stack).length, 0);
+  }
+});
+
+/**
+ * A same-uid man in the middle, as a container process could run it when
+ * the socket directory is writable: moves gate.sock aside, listens in its
+ * place, relays every connection to the real socket, captures session ids
+ * and answers `DELETE /session` itself so the gate never hears it.
+ */
+function startRelay(socketPath: string) {
+  const real = `${socketPath}.real`;
+  Deno.renameSync(socketPath, real);
+  const listener = Deno.listen({ transport: "unix", path: socketPath });
+  const captured = new Set<string>();
+  const conns = new Set<Deno.Conn>();
+  let swallowed = 0;
+  const ID = /session(?:_id":"|=)([A-Za-z0-9_-]{43})/g;
+  const decoder = new TextDecoder();
+
+  async function pipe(from: Deno.Conn, to: Deno.Conn, first?: Uint8Array): Promise<void> {
+    let tail = "";
+    const scan = (b: Uint8Array): void => {
+      tail = (tail + decoder.decode(b)).slice(-4096);
+      for (const m of tail.matchAll(ID)) captured.add(m[1]!);
+    };
+    try {
+      if (first) {
+        scan(first);
+        await to.write(first);
+      }
+      const buf = new Uint8Array(16 * 1024);
+      for (;;) {
+        const k = await from.read(buf);
+        if (k === null) break;
+        scan(buf.subarray(0, k));
+        for (let o = 0; o < k;) o += await to.write(buf.subarray(o, k));
+      }
+    } catch {
+      /* either side went away */
+    } finally {
+      // A plain relay: when one side closes, so does the other.
+      for (const c of [from, to]) {
+        try {
+          c.close();
+        } catch { /* closed */ }
+        conns.delete(c);
+      }
+    }
+  }
+
+  async function handle(down: Deno.Conn): Promise<void> {
+    conns.add(down);
+    const buf = new Uint8Array(64 * 1024);
+    let n = 0;
+    while (n < buf.length && !decoder.decode(buf.subarray(0, n)).includes("\r\n\r\n")) {
+      const k = await down.read(buf.subarray(n)).catch(() => null);
+      if (k === null) break;
+      n += k;
+    }
+    const head = decoder.decode(buf.subarray(0, n));
+    if (head.startsWith("DELETE /session")) {
+      swallowed++;
+      const body = '{"status":"revoked"}';
+      await down.write(new TextEncoder().encode(
+        `HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${body}`,
+      )).catch(() => {});
+      down.close();
+      conns.delete(down);
+      return;
+    }
+    const up = await Deno.connect({ transport: "unix", path: real });
+    conns.add(up);
+    await Promise.all([pipe(down, up, buf.slice(0, n)), pipe(up, down)]);
+  }
+
+  const accepting = (async () => {
+    try {
+      for await (const c of listener) void handle(c).catch(() => {});
+    } catch { /* closed */ }
+  })();
+  return {
+    real,
+    captured,
+    swallowed: () => swallowed,
+    async close(): Promise<void> {
+      listener.close();
+      for (const c of conns) {
+        try {
+          c.close();
+        } catch { /* closed */ }
+      }
+      await accepting;
+    },
+  };
+}
+
+Deno.test("with-prod: a relay that swallows DELETE /session cannot keep the session (lease lost)", async () => {
+  await using stack = await startStack({ gateToml: QUEUE_PROD_TOML, proxy: false });
+  const relay = startRelay(stack.socketPath);
+  try {
+    const script =
+      `curl -s -H "Metadata-Flavor: Google" "http://$GCE_METADATA_HOST${TOKEN_PATH}" | grep -c access_token`;
+    await using p = await startApproved(stack, ["--", "sh", "-c", script]);
+    assert.equal((await p.status).code, 0, p.output());
+    assert.match(p.stdout(), /^1$/m, "the command got its token through the relay");
+    assert.equal(relay.swallowed(), 1, `with-prod's DELETE was swallowed:\n${p.output()}`);
+    const [id] = [...relay.captured];
+    assert.ok(id, "the relay captured the session id");
+
+    const line = await revokedLine(stack, id.slice(0, 8));
+    assert.equal(line.reason, "lease lost", "revoked because the lease ended, not by DELETE");
+    // The captured id is worthless now, straight at the real socket.
+    const gate = createGateClient({ socketPath: relay.real });
+    try {
+      const err = await gate.token({ session: id }).catch((e) => e);
+      assert.ok(isGateError(err, "session_not_found"), String(err));
+    } finally {
+      gate.close();
+    }
+  } finally {
+    await relay.close();
+  }
 });

@@ -9,7 +9,7 @@ import type { Config } from "../shared/config.ts";
 import { GateError, isGateError } from "../shared/errors.ts";
 import { createGateClient, type GateClient } from "../shared/gate_client.ts";
 import type { Logger } from "../shared/log.ts";
-import type { SessionResponse } from "../shared/protocol.ts";
+import type { SessionLease } from "../shared/session_lease.ts";
 import { createApprovalCode } from "./approval_code.ts";
 import { buildChildEnv, NESTING_MARKER, parseExtra, parseNestingMarker } from "./child_env.ts";
 import { createPrivateConfig, type PrivateConfig } from "./cloudsdk_config.ts";
@@ -92,7 +92,7 @@ async function askForSession(
   req: WithProdRequest,
   scopes: string[],
   cancel: AbortSignal,
-): Promise<SessionResponse> {
+): Promise<SessionLease> {
   const code = createApprovalCode();
   printError(
     PROGRAM,
@@ -105,7 +105,9 @@ async function askForSession(
     );
   }, HINT_AFTER_MS);
   try {
-    return await gate.createSession({
+    // The request holds the session's lease from here: if with-prod dies or
+    // is cancelled, the gate withdraws the request or revokes the session.
+    return await gate.openSession({
       // Redacted here, before the argv leaves the container.
       command: redactArgv(req.command).argv,
       ...(req.reason !== undefined ? { reason: req.reason } : {}),
@@ -128,6 +130,25 @@ async function askForSession(
   } finally {
     clearTimeout(hint);
   }
+}
+
+/**
+ * A lease the gate ended (revoked, expired, gate stopped or restarted) means
+ * no more prod tokens: say so once, and stop the proxy so that not even a
+ * cached token is served any more (the engineer's own token would live ~1 h).
+ */
+function watchLease(lease: SessionLease, proxy: TempProxy, log: Logger): () => void {
+  let watching = true;
+  void lease.ended.then((end) => {
+    if (end.kind === "closed" || !watching) return;
+    log.warn(
+      `prod session lost: ${end.detail}; no further prod tokens for this command (tokens already handed out live until their expiry)`,
+    );
+    proxy.shutdown().catch(() => {});
+  });
+  return () => {
+    watching = false;
+  };
 }
 
 /** Runs the whole flow; returns with-prod's exit code. */
@@ -182,16 +203,17 @@ export async function runWithProd(req: WithProdRequest, log: Logger): Promise<nu
     });
     // Handled where it is awaited; this only stops an early failure counting as unhandled.
     proxyStart.catch(() => {});
-    let session: SessionResponse;
+    let lease: SessionLease;
     try {
       log.debug("asking the gate for a prod session");
-      session = await askForSession(gate, req, scopes, cancel.signal);
+      lease = await askForSession(gate, req, scopes, cancel.signal);
     } catch (err) {
       await (await proxyStart.catch(() => undefined))?.shutdown();
       gate.close();
       if (received) return exitCodeForSignal(received);
       throw err;
     }
+    const session = lease.session;
     const sessionId = session.session_id;
     opened.session = {
       id: sessionId,
@@ -202,14 +224,17 @@ export async function runWithProd(req: WithProdRequest, log: Logger): Promise<nu
     log.info(`approved: prod session for ${project ? `project ${project}` : "no project"}`, {
       account: session.service_account,
       expires_in: session.expires_in,
+      token_ttl_seconds: session.token_ttl_seconds,
     });
 
     let proxy: TempProxy | undefined;
     let cfg: PrivateConfig | undefined;
+    let unwatch = (): void => {};
     try {
       // 3. The temporary proxy, serving nobody until the child exists.
       proxy = await proxyStart;
       log.debug("temporary proxy ready", { proxy: proxy.hostPort });
+      unwatch = watchLease(lease, proxy, log);
       const sessionScopes = session.scopes.length > 0 ? session.scopes : scopes;
       // 5. Private gcloud config naming the account and project, with no
       // credential: gcloud gets its token from the proxy like every other
@@ -233,6 +258,7 @@ export async function runWithProd(req: WithProdRequest, log: Logger): Promise<nu
       return await spawnAndWait(resolved.path, args, env, (pid) => p.allowTree(pid));
     } finally {
       // 7. Teardown, whatever happened.
+      unwatch();
       log.debug("tearing down: revoking the session, stopping the proxy");
       // Revoke first (it is what shortens the credentials' life), in parallel
       // with stopping the proxy; both are bounded.
@@ -251,6 +277,8 @@ export async function runWithProd(req: WithProdRequest, log: Logger): Promise<nu
         log.warn(`could not delete ${cfg?.dir}; delete it yourself`, { error: String(err) });
       }
       await Promise.all([revoked, stopped]);
+      // Ends the lease: had DELETE not reached the gate, this alone revokes the session.
+      lease.close();
       gate.close();
       log.debug("teardown done");
     }
