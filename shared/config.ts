@@ -145,7 +145,8 @@ export const CONFIG_SCHEMA = {
   },
   session_ttl_seconds: {
     kind: "int",
-    help: "life of a prod session opened by one approval",
+    help:
+      "longest life of a prod session opened by one approval (it ends earlier, with the with-prod that holds its lease)",
     roles: [GATE, WRAP],
     min: 300,
     max: 86400,

@@ -315,3 +315,34 @@ Deno.test("with-prod: a relay that swallows DELETE /session cannot keep the sess
     await relay.close();
   }
 });
+
+Deno.test("with-prod: when the gate stops, with-prod says the session is lost and serves no more tokens", async () => {
+  await using stack = await startStack({ gateToml: QUEUE_PROD_TOML, proxy: false });
+  const dir = Deno.makeTempDirSync();
+  try {
+    const go = `${dir}/go`;
+    const curl =
+      `curl -s -o /dev/null -w "%{http_code}" -H "Metadata-Flavor: Google" "http://$GCE_METADATA_HOST${TOKEN_PATH}"`;
+    const script = [
+      `echo "before=$(${curl})"`,
+      `while [ ! -e "${go}" ]; do sleep 0.05; done`,
+      `echo "after=$(${curl})"`,
+    ].join("; ");
+    await using p = await startApproved(stack, ["--", "sh", "-c", script]);
+    await p.waitFor(/before=200/);
+    const stoppedAt = Date.now();
+    stack.gate.kill("SIGTERM");
+    // The "ended" event may not get out before the gate closes its connections: either way
+    // with-prod must notice.
+    await p.waitFor(/prod session lost: the gate (ended the session|closed the connection)/);
+    assert.equal((await stack.gate.status).code, 0, stack.gate.output());
+    assert.ok(Date.now() - stoppedAt < 5000, "the gate stopped without waiting for the lease");
+    Deno.writeTextFileSync(go, "");
+    await p.waitFor(/after=\d+/);
+    assert.match(p.output(), /after=000/, "the proxy is stopped: not even a cached token");
+    const line = readAudit(stack).find((l) => l.result === "revoked");
+    assert.equal(line?.reason, "gate stopping", JSON.stringify(readAudit(stack)));
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
