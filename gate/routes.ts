@@ -337,6 +337,7 @@ export function createGateHandler(
         uptime_seconds: Math.floor((now() - deps.startedAt) / 1000),
         version: deps.version,
         protocol: PROTOCOL_VERSION,
+        session_lease: true,
       };
       return jsonResponse(body);
     }

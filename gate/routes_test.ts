@@ -82,6 +82,7 @@ Deno.test("GET /health needs no protocol header and reports uptime and version",
     uptime_seconds: 5,
     version: "1.2.3 (test)",
     protocol: 1,
+    session_lease: true,
   });
 });
 

@@ -32,6 +32,12 @@ export interface HealthResponse {
   uptime_seconds: number;
   version: string;
   protocol: number;
+  /**
+   * True on gates that bind prod sessions to a lease (`POST /session` with
+   * {@linkcode LEASE_HEADER}); absent on older gates, which with-prod refuses
+   * to ask rather than open a session nothing ends.
+   */
+  session_lease?: boolean;
 }
 
 export interface TokenResponse {

@@ -171,6 +171,14 @@ export async function openSessionLease(options: OpenLeaseOptions): Promise<Sessi
     if (answer.status !== 200) {
       throw toError(answer.status, await reader.rest(answer), options.knownCode);
     }
+    if (!answer.contentType.startsWith("application/x-ndjson")) {
+      // An older gate ignores the lease header and answers once, after the
+      // decision: a session nothing would end. Never run with it.
+      throw new GateError(
+        "protocol_mismatch",
+        "the gate on the host is older than this with-prod and does not bind prod sessions to it (no session lease); update gcp-gate on the host",
+      );
+    }
     for (;;) {
       const line = await reader.line();
       if (line === undefined) {
@@ -264,6 +272,7 @@ async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
 
 interface AnswerHead {
   readonly status: number;
+  readonly contentType: string;
   readonly chunked: boolean;
   readonly contentLength: number | undefined;
 }
@@ -312,9 +321,11 @@ function createLineReader(conn: Deno.Conn): LineReader {
           const fields = lines.slice(1).map((l) => l.toLowerCase());
           const chunked = fields.some((l) => /^transfer-encoding:.*chunked/.test(l));
           const cl = fields.find((l) => l.startsWith("content-length:"));
+          const ct = fields.find((l) => l.startsWith("content-type:"));
           if (chunked) dechunk = createChunkedDecoder();
           return {
             status,
+            contentType: ct === undefined ? "" : ct.slice(13).trim(),
             chunked,
             contentLength: cl === undefined ? undefined : Number(cl.slice(15).trim()),
           };

@@ -57,6 +57,7 @@ function options(path: string) {
 }
 
 const enc = new TextEncoder();
+const NDJSON = { headers: { "content-type": "application/x-ndjson" } };
 
 Deno.test("openSessionLease() sends the lease header, skips keep-alives, holds the lease until closed", async () => {
   let cancelled!: () => void;
@@ -74,6 +75,7 @@ Deno.test("openSessionLease() sends the lease header, skips keep-alives, holds t
         },
         cancel: () => cancelled(),
       }),
+      NDJSON,
     );
   }, async (path) => {
     const lease = await openSessionLease(options(path));
@@ -97,6 +99,7 @@ Deno.test("openSessionLease() reports the gate ending the session, and a lost co
           }, 20);
         },
       }),
+      NDJSON,
     ), async (path) => {
     const lease = await openSessionLease(options(path));
     assert.deepEqual(await lease.ended, {
@@ -119,6 +122,7 @@ Deno.test("openSessionLease() turns refusals into GateErrors (JSON answer or err
     () =>
       new Response(
         '{"event":"pending"}\n{"event":"error","error":"denied by a human","code":"denied"}\n',
+        NDJSON,
       ),
     async (path) => {
       const err = await openSessionLease(options(path)).catch((e) => e);
@@ -126,7 +130,12 @@ Deno.test("openSessionLease() turns refusals into GateErrors (JSON answer or err
       assert.equal(err.message, "denied by a human");
     },
   );
-  await withServer(() => new Response('{"event":"pending"}\n'), async (path) => {
+  // An older gate answers the session as plain JSON after the decision: refused, not waited on.
+  await withServer(() => Response.json(SESSION), async (path) => {
+    const err = await openSessionLease(options(path)).catch((e) => e);
+    assert.ok(isGateError(err, "protocol_mismatch"), String(err));
+  });
+  await withServer(() => new Response('{"event":"pending"}\n', NDJSON), async (path) => {
     const err = await openSessionLease(options(path)).catch((e) => e);
     assert.ok(isGateError(err, "gate_unreachable"), String(err));
   });
@@ -138,6 +147,7 @@ Deno.test("openSessionLease() withdraws on abort", async () => {
       new ReadableStream<Uint8Array>({
         start: (c) => c.enqueue(enc.encode('{"event":"pending"}\n')),
       }),
+      NDJSON,
     ), async (path) => {
     const ac = new AbortController();
     const asking = openSessionLease({ ...options(path), signal: ac.signal }).catch((e) => e);

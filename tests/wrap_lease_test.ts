@@ -346,3 +346,29 @@ Deno.test("with-prod: when the gate stops, with-prod says the session is lost an
     Deno.removeSync(dir, { recursive: true });
   }
 });
+
+Deno.test("with-prod: refuses to ask a gate that predates session leases (no approval spent)", async () => {
+  const dir = Deno.makeTempDirSync();
+  const socketPath = `${dir}/gate.sock`;
+  const seen: string[] = [];
+  // An older gate: same protocol number, no session_lease in /health.
+  const ac = new AbortController();
+  const server = Deno.serve({ path: socketPath, signal: ac.signal, onListen: () => {} }, (req) => {
+    seen.push(`${req.method} ${new URL(req.url).pathname}`);
+    return Response.json({ status: "ok", uptime_seconds: 1, version: "0.9.0", protocol: 1 });
+  });
+  try {
+    Deno.writeTextFileSync(`${dir}/config.toml`, `socket_path = "${socketPath}"\n`);
+    const r = await run("with-prod", ["--", "true"], {
+      env: baseEnv(dir, { GCP_GATE_CONFIG: `${dir}/config.toml` }),
+    });
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /older than this with-prod .*update gcp-gate on the host/);
+    assert.doesNotMatch(r.stderr, /approval code/, "no code printed: nothing was asked");
+    assert.deepEqual(seen, ["GET /health"]);
+  } finally {
+    ac.abort();
+    await server.finished;
+    Deno.removeSync(dir, { recursive: true });
+  }
+});

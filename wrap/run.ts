@@ -93,6 +93,17 @@ async function askForSession(
   scopes: string[],
   cancel: AbortSignal,
 ): Promise<SessionLease> {
+  // An older gate would open a session that nothing ends when with-prod
+  // does: find out before a human spends an approval on it.
+  const health = await gate.health({ signal: cancel, timeoutMs: 5000 });
+  if (health.session_lease !== true) {
+    throw new GateError(
+      "protocol_mismatch",
+      `gcp-gate on the host (${
+        String(health.version).slice(0, 40)
+      }) is older than this with-prod and cannot bind the prod session to it (session lease); update gcp-gate on the host`,
+    );
+  }
   const code = createApprovalCode();
   printError(
     PROGRAM,
