@@ -2,11 +2,13 @@
 import type { Bench } from "./_bench.ts";
 import { benchGate } from "./gate.ts";
 import { kubeTokenStartup } from "./kube.ts";
+import { leaseLoss } from "./lease.ts";
 import { benchMemory, benchStartup, benchThroughput } from "./proxy.ts";
 import { wrapProxyThroughput, wrapTrueOverhead } from "./wrap.ts";
 
 export const BENCHES: Record<string, Bench> = {
   "gate.token": benchGate,
+  "gate.lease_loss": leaseLoss,
   "kube.token_startup": kubeTokenStartup,
   "proxy.throughput": benchThroughput,
   "proxy.startup": benchStartup,
