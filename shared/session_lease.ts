@@ -10,6 +10,7 @@
  * docs/with-prod-sessions.md).
  */
 import { type ErrorCode, GateError } from "./errors.ts";
+import { sanitizeMessage } from "./redact.ts";
 import {
   type ErrorBody,
   LEASE_HEADER,
@@ -188,12 +189,13 @@ export async function openSessionLease(options: OpenLeaseOptions): Promise<Sessi
         );
       }
       if (line === "") continue; // keep-alive
-      const event = JSON.parse(line) as LeaseEvent;
+      const event = parseEvent(line);
       if (event.event === "pending") continue;
       if (event.event === "error") {
         throw new GateError(
           options.knownCode(event.code) ? event.code : "upstream",
-          event.error,
+          // Printed on the user's terminal: no control characters, bounded.
+          sanitizeMessage(String(event.error), 1000),
           event.retry_after_seconds ? { retryAfterSeconds: event.retry_after_seconds } : {},
         );
       }
@@ -243,9 +245,12 @@ function holdLease(
         const line = await reader.line();
         if (line === undefined) break;
         if (line === "") continue;
-        const event = JSON.parse(line) as LeaseEvent;
+        const event = parseEvent(line);
         if (event.event === "ended") {
-          return { kind: "ended", detail: `the gate ended the session (${event.reason})` };
+          return {
+            kind: "ended",
+            detail: `the gate ended the session (${sanitizeMessage(String(event.reason), 200)})`,
+          };
         }
       }
     } catch (err) {
@@ -264,6 +269,15 @@ function holdLease(
     close();
   };
   return { session, ended, close: end, [Symbol.dispose]: end };
+}
+
+/** One event line; anything but a JSON object with an `event` is a protocol error. */
+function parseEvent(line: string): LeaseEvent {
+  const v: unknown = JSON.parse(line);
+  if (typeof v !== "object" || v === null || typeof (v as { event?: unknown }).event !== "string") {
+    throw new GateError("upstream", "the gate sent an event that is not understood");
+  }
+  return v as LeaseEvent;
 }
 
 async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
