@@ -3,6 +3,7 @@ import type { Bench } from "./_bench.ts";
 import { auditVerify } from "./audit.ts";
 import { benchGate } from "./gate.ts";
 import { kubeTokenStartup } from "./kube.ts";
+import { leaseLoss } from "./lease.ts";
 import { benchMemory, benchStartup, benchThroughput } from "./proxy.ts";
 import { benchRemote } from "./remote.ts";
 import { benchRedaction } from "./redact.ts";
@@ -12,6 +13,7 @@ import { wrapNewConnection } from "./wrap_connect.ts";
 export const BENCHES: Record<string, Bench> = {
   "audit.verify": auditVerify,
   "gate.token": benchGate,
+  "gate.lease_loss": leaseLoss,
   "kube.token_startup": kubeTokenStartup,
   "proxy.throughput": benchThroughput,
   "proxy.startup": benchStartup,

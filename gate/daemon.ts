@@ -74,6 +74,7 @@ export async function runGate(
     sessions: createSessionStore(),
     audit,
     prodServiceAccount: config.prod_service_account,
+    prodTokenTtlSeconds: Math.min(config.prod_token_ttl_seconds, config.max_token_ttl_seconds),
   });
   resets.push(() => tokens.reset(), () => identity.reset(), () => prod.reset());
 

@@ -4,8 +4,11 @@
  * session (or mints one token); every decision is audited, never a token.
  *
  * Prod tokens are the engineer's own ADC token, or — when
- * `prod_service_account` is set — minted by impersonating that account with a
- * lifetime capped by the session, so a token dies minutes after the session.
+ * `prod_service_account` is set — minted by impersonating that account for
+ * `prod_token_ttl_seconds` (10 min by default, never above 1 h: Google's
+ * default cap on generateAccessToken, and never past the session's end).
+ * Short tokens are what makes revocation mean something: a session ends with
+ * its with-prod's lease, and the last token it handed out dies minutes later.
  */
 import type { RefusalReport, SessionResponse } from "../shared/protocol.ts";
 import { GateError, isGateError } from "../shared/errors.ts";
@@ -21,6 +24,8 @@ import { type IssuedToken, needsRefresh } from "./tokens.ts";
 
 /** Refusal lines audited per session before the rest are only counted. */
 export const MAX_REFUSALS_PER_SESSION = 20;
+/** Google's default cap on generateAccessToken `lifetime` (longer needs an org policy). */
+export const MAX_PROD_TOKEN_TTL_SECONDS = 3600;
 
 /** Dependencies of {@linkcode createProdService}. */
 export interface ProdDeps {
@@ -32,6 +37,11 @@ export interface ProdDeps {
   sessions: SessionStore;
   audit: AuditLog;
   prodServiceAccount: string | undefined;
+  /**
+   * Life of each `prodServiceAccount` token (already capped by
+   * max_token_ttl_seconds and 3600 s); asks for longer get this.
+   */
+  prodTokenTtlSeconds: number;
   now?: () => number;
   /** Short random id shown to the human (and to `gcp-gate approve <id>`). */
   approvalId?: () => string;
@@ -45,7 +55,10 @@ export interface ProdTokenAsk {
 export interface ProdService {
   openSession(req: ParsedProdRequest, signal: AbortSignal): Promise<SessionResponse>;
   describeSession(id: string): SessionResponse;
-  revokeSession(id: string): void;
+  /** True while the session is open (not revoked, not expired). */
+  isOpen(id: string): boolean;
+  /** Ends the session and drops its tokens; `reason` is audited (e.g. "lease lost"). */
+  revokeSession(id: string, reason: string): void;
   /** Audits a caller with-prod's proxy refused (bounded per session). */
   recordRefusal(id: string, report: RefusalReport): void;
   /** A prod token from an open session (no new approval). */
@@ -72,6 +85,7 @@ function errorText(err: unknown): string {
 export function createProdService(deps: ProdDeps): ProdService {
   const now = deps.now ?? Date.now;
   const approvalId = deps.approvalId ?? randomApprovalId;
+  const prodTtl = Math.min(deps.prodTokenTtlSeconds, MAX_PROD_TOKEN_TTL_SECONDS);
   const cache = new Map<string, IssuedToken>();
   const flight = createSingleFlight<IssuedToken>();
   // Refusal lines per session: the reporter runs in the container, so it must
@@ -86,6 +100,7 @@ export function createProdService(deps: ProdDeps): ProdService {
       scopes: [...s.scopes],
       email: s.email,
       service_account: deps.prodServiceAccount ?? s.email,
+      token_ttl_seconds: deps.prodServiceAccount === undefined ? null : prodTtl,
     };
   }
 
@@ -145,7 +160,15 @@ export function createProdService(deps: ProdDeps): ProdService {
     signal: AbortSignal,
   ): Promise<ApprovalRequest> {
     const email = await deps.identity.email(signal);
-    return { id: approvalId(), email, kind, serviceAccount: deps.prodServiceAccount, ...parts };
+    return {
+      id: approvalId(),
+      email,
+      kind,
+      serviceAccount: deps.prodServiceAccount,
+      // What each token really lives: the dialog states it (own credentials: Google's ~1 h).
+      tokenTtlSeconds: deps.prodServiceAccount === undefined ? undefined : prodTtl,
+      ...parts,
+    };
   }
 
   /** Mints (or reuses) a prod token for `key`, dying no later than `notAfter`. */
@@ -238,7 +261,10 @@ export function createProdService(deps: ProdDeps): ProdService {
     describeSession(id) {
       return response(session(id));
     },
-    revokeSession(id) {
+    isOpen(id) {
+      return deps.sessions.find(id) !== undefined;
+    },
+    revokeSession(id, reason) {
       const s = deps.sessions.revoke(id);
       if (!s) {
         throw new GateError(
@@ -256,6 +282,7 @@ export function createProdService(deps: ProdDeps): ProdService {
         scopes: s.scopes,
         project: s.project,
         session: s.prefix,
+        reason,
       });
     },
     recordRefusal(id, report) {
@@ -290,8 +317,9 @@ export function createProdService(deps: ProdDeps): ProdService {
         );
       }
       const remaining = Math.floor((s.expiresAt - now()) / 1000);
-      // Never outlive the session: a revoked or expired session leaves no long-lived token.
-      const lifetime = Math.max(1, Math.min(ask.ttlSeconds ?? remaining, remaining));
+      // Short, and never past the session's end: a revoked session (lease
+      // lost, DELETE, expiry) leaves no token that lives more than minutes.
+      const lifetime = Math.max(1, Math.min(ask.ttlSeconds ?? prodTtl, prodTtl, remaining));
       const base: AuditEntry = {
         endpoint: "/token",
         level: "prod",
@@ -320,10 +348,14 @@ export function createProdService(deps: ProdDeps): ProdService {
       }
     },
     async oneOffToken(req, signal) {
+      // The human is shown the lifetime the token will really have.
+      const ttlSeconds = deps.prodServiceAccount === undefined
+        ? req.ttlSeconds
+        : Math.min(req.ttlSeconds, prodTtl);
       const ask = await approvalRequest("token", {
         project: undefined,
         scopes: req.scopes,
-        ttlSeconds: req.ttlSeconds,
+        ttlSeconds,
         reason: undefined,
         command: undefined,
         notes: [],
@@ -337,7 +369,7 @@ export function createProdService(deps: ProdDeps): ProdService {
         approval: `${decision.method}: ${sanitizeMessage(decision.detail, 200)}`,
       };
       try {
-        const t = await mint(`once-${ask.id}|`, req.scopes, req.ttlSeconds, signal);
+        const t = await mint(`once-${ask.id}|`, req.scopes, ttlSeconds, signal);
         cache.delete(`once-${ask.id}|`);
         deps.audit.record(base);
         return t;

@@ -48,7 +48,12 @@ function api(minted: { sa: string; lifetime: number }[]): GoogleApi {
 
 let now = 1_000_000;
 
-function setup(approver: Approver, prodSa: string | null = PROD_SA, maxSessions?: number) {
+function setup(
+  approver: Approver,
+  prodSa: string | null = PROD_SA,
+  maxSessions?: number,
+  prodTokenTtlSeconds = 600,
+) {
   const minted: { sa: string; lifetime: number }[] = [];
   const audit = recordingAudit();
   const asked: ApprovalRequest[] = [];
@@ -65,6 +70,7 @@ function setup(approver: Approver, prodSa: string | null = PROD_SA, maxSessions?
     sessions: createSessionStore({ now: () => now, ...(maxSessions ? { maxSessions } : {}) }),
     audit,
     prodServiceAccount: prodSa ?? undefined,
+    prodTokenTtlSeconds,
     now: () => now,
     approvalId: () => "abcd1234",
   };
@@ -102,6 +108,7 @@ Deno.test("an approved session shows the human everything and audits the grant",
     notes: [],
     code: "K7P-QX2",
     serviceAccount: PROD_SA,
+    tokenTtlSeconds: 600,
   });
   const e = audit.entries[0]!;
   assert.equal(e.result, "granted");
@@ -120,12 +127,35 @@ Deno.test("session tokens impersonate prod_service_account and never outlive the
   await prod.sessionToken(s.session_id, { scopes: undefined, ttlSeconds: 3600 }, signal);
   assert.equal(minted.length, 1, "reused while fresh");
   assert.deepEqual(audit.hits, ["/token?session"]);
-  prod.revokeSession(s.session_id);
+  prod.revokeSession(s.session_id, "DELETE /session");
   await assert.rejects(
     prod.sessionToken(s.session_id, { scopes: undefined, ttlSeconds: undefined }, signal),
     (e) => e instanceof GateError && e.code === "session_not_found",
   );
   assert.equal(audit.entries.at(-1)?.result, "revoked");
+});
+
+Deno.test("session tokens live prod_token_ttl_seconds, never more than asked, 1 h or the session", async () => {
+  const long = { ...REQ, ttlSeconds: 28_800 };
+  const { prod, minted, asked } = setup(APPROVE);
+  const s = await prod.openSession(long, signal);
+  await prod.sessionToken(s.session_id, { scopes: undefined, ttlSeconds: undefined }, signal);
+  await prod.sessionToken(s.session_id, { scopes: undefined, ttlSeconds: 3600 }, signal);
+  await prod.sessionToken(s.session_id, { scopes: undefined, ttlSeconds: 120 }, signal);
+  assert.deepEqual(minted.map((m) => m.lifetime), [600, 600, 120]);
+  assert.equal(asked[0]?.tokenTtlSeconds, 600, "the human is told the real token life");
+
+  const capped = setup(APPROVE, PROD_SA, undefined, 7200);
+  const c = await capped.prod.openSession(long, signal);
+  await capped.prod.sessionToken(c.session_id, { scopes: undefined, ttlSeconds: 7200 }, signal);
+  assert.deepEqual(capped.minted.map((m) => m.lifetime), [3600], "Google's default cap");
+});
+
+Deno.test("a one-off prod token is asked and minted for at most prod_token_ttl_seconds", async () => {
+  const { prod, minted, asked } = setup(APPROVE);
+  await prod.oneOffToken({ scopes: REQ.scopes, ttlSeconds: 3600 }, signal);
+  assert.equal(asked[0]?.ttlSeconds, 600);
+  assert.deepEqual(minted.map((m) => m.lifetime), [600]);
 });
 
 Deno.test("without prod_service_account a session hands out the engineer's own token", async () => {
@@ -228,7 +258,7 @@ Deno.test("refusals reported by with-prod are audited per session, bounded, and 
   );
   assert.equal(lines[0]!.session, s.session_id.slice(0, 8));
   assert.match(lines.at(-1)!.refusal ?? "", /further ones are not logged/);
-  prod.revokeSession(s.session_id);
+  prod.revokeSession(s.session_id, "DELETE /session");
   assert.throws(
     () => prod.recordRefusal(s.session_id, { pid: 1, command: null, reason: "x" }),
     (err: unknown) => err instanceof GateError && err.code === "session_not_found",

@@ -10,6 +10,7 @@ import {
   type HealthResponse,
   type IdentityResponse,
   type IdentityTokenResponse,
+  LEASE_HEADER,
   LIMITS,
   type ProjectNumberResponse,
   PROTOCOL_HEADER,
@@ -21,6 +22,7 @@ import { sanitizeMessage, stripUnsafeChars } from "../shared/redact.ts";
 import type { AuditEntry, AuditLog } from "./audit.ts";
 import type { IdentityService } from "./identity.ts";
 import { allowOnly, parseIntParam, parseScopes, readJsonBody, validateProject } from "./params.ts";
+import { leasedSession } from "./lease.ts";
 import type { ProdService } from "./prod.ts";
 import { parseProdRequest, parseRefusalReport } from "./prod_request.ts";
 import { validateSessionId } from "./sessions.ts";
@@ -281,13 +283,21 @@ export function createGateHandler(
   };
 
   const POST: Record<string, Route> = {
-    "/session": async (req, url, signal) => {
+    "/session": async (req, url) => {
       allowOnly(url.searchParams, []);
+      // No lease, no approval: a session without one could outlive its
+      // with-prod (a relay that swallows DELETE keeps it for hours).
+      if (req.headers.get(LEASE_HEADER) !== "1") {
+        throw new GateError(
+          "protocol_mismatch",
+          `POST /session needs a session lease (header ${LEASE_HEADER}: 1, as with-prod sends): this gate no longer opens sessions that could outlive their client; install matching gcp-gate versions on host and container`,
+        );
+      }
       const parsed = parseProdRequest(await readJsonBody(req), {
         maxTtlSeconds: deps.sessionTtlSeconds,
         defaultProject: deps.defaultProject,
       });
-      return jsonResponse(await deps.prod.openSession(parsed, approvalSignal(signal())));
+      return leasedSession(parsed, { prod: deps.prod, log: deps.log, signal: deps.signal });
     },
     "/session/refusal": async (req, url) => {
       allowOnly(url.searchParams, ["id"]);
@@ -300,7 +310,7 @@ export function createGateHandler(
   const DELETE: Record<string, Route> = {
     "/session": (_req, url) => {
       allowOnly(url.searchParams, ["id"]);
-      deps.prod.revokeSession(validateSessionId(url.searchParams.get("id")));
+      deps.prod.revokeSession(validateSessionId(url.searchParams.get("id")), "DELETE /session");
       return jsonResponse({ status: "revoked" });
     },
   };
@@ -327,6 +337,7 @@ export function createGateHandler(
         uptime_seconds: Math.floor((now() - deps.startedAt) / 1000),
         version: deps.version,
         protocol: PROTOCOL_VERSION,
+        session_lease: true,
       };
       return jsonResponse(body);
     }

@@ -41,6 +41,7 @@ function handler(overrides: { tokens?: DevTokenMinter } = {}) {
     openSession: unused,
     describeSession: unused,
     revokeSession: unused,
+    isOpen: unused,
     recordRefusal: unused,
     sessionToken: unused,
     oneOffToken: unused,
@@ -81,6 +82,7 @@ Deno.test("GET /health needs no protocol header and reports uptime and version",
     uptime_seconds: 5,
     version: "1.2.3 (test)",
     protocol: 1,
+    session_lease: true,
   });
 });
 

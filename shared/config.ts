@@ -151,9 +151,19 @@ export const CONFIG_SCHEMA = {
     max: 43200,
     default: 3600,
   },
+  prod_token_ttl_seconds: {
+    kind: "int",
+    help:
+      "life of each prod_service_account token; with-prod's session renews it while its lease holds (never above max_token_ttl_seconds, nor Google's default 3600 cap)",
+    roles: [GATE],
+    min: 60,
+    max: 3600,
+    default: 600,
+  },
   session_ttl_seconds: {
     kind: "int",
-    help: "life of a prod session opened by one approval",
+    help:
+      "longest life of a prod session opened by one approval (it ends earlier, with the with-prod that holds its lease)",
     roles: [GATE, WRAP],
     min: 300,
     max: 86400,
@@ -372,6 +382,7 @@ export interface Config {
   readonly audit_max_bytes: number;
   readonly audit_keep: number;
   readonly max_token_ttl_seconds: number;
+  readonly prod_token_ttl_seconds: number;
   readonly session_ttl_seconds: number;
   readonly dialog_timeout_seconds: number;
   readonly approval_timeout_seconds: number;
@@ -797,6 +808,7 @@ export function loadInvocation(
     audit_max_bytes: out.audit_max_bytes as number,
     audit_keep: out.audit_keep as number,
     max_token_ttl_seconds: out.max_token_ttl_seconds as number,
+    prod_token_ttl_seconds: out.prod_token_ttl_seconds as number,
     session_ttl_seconds: out.session_ttl_seconds as number,
     dialog_timeout_seconds: out.dialog_timeout_seconds as number,
     approval_timeout_seconds: out.approval_timeout_seconds as number,

@@ -5,6 +5,7 @@
  */
 import { type ErrorCode, GateError } from "./errors.ts";
 import { type RawAnswer, RawHttpError, rawRequest } from "./raw_http.ts";
+import { openSessionLease, type SessionLease } from "./session_lease.ts";
 import {
   type ErrorBody,
   type HealthResponse,
@@ -61,7 +62,12 @@ export interface GateClient {
   projectNumber(project?: string, opts?: CallOptions): Promise<ProjectNumberResponse>;
   universeDomain(opts?: CallOptions): Promise<UniverseDomainResponse>;
   identityToken(req: IdentityTokenRequest, opts?: CallOptions): Promise<IdentityTokenResponse>;
-  createSession(req: ProdRequest, opts?: CallOptions): Promise<SessionResponse>;
+  /**
+   * Asks for a prod session and holds its lease (one connection, open until
+   * `close()`): resolves once approved. The gate revokes the session when
+   * the lease ends, so keep it for as long as the session is needed.
+   */
+  openSession(req: ProdRequest, opts?: CallOptions): Promise<SessionLease>;
   getSession(id: string, opts?: CallOptions): Promise<SessionResponse>;
   deleteSession(id: string, opts?: CallOptions): Promise<void>;
   /** Reports a caller refused by with-prod's proxy, for the host's audit log. */
@@ -257,7 +263,15 @@ export function createGateClient(options: GateClientOptions): GateClient {
         undefined,
         opts,
       ),
-    createSession: (req, opts) => call("POST", "/session", req, opts),
+    openSession: (req, opts = {}) =>
+      openSessionLease({
+        socketPath: options.socketPath,
+        request: req,
+        ...(opts.signal ? { signal: opts.signal } : {}),
+        timeoutMs: opts.timeoutMs ?? options.timeoutMs ?? 10_000,
+        unreachable,
+        knownCode: (c) => KNOWN_CODES.has(c),
+      }),
     getSession: (id, opts) => call("GET", `/session${query({ id })}`, undefined, opts),
     deleteSession: async (id, opts) => {
       await call("DELETE", `/session${query({ id })}`, undefined, opts);

@@ -8,6 +8,14 @@ import type { ErrorCode } from "./errors.ts";
 export const PROTOCOL_VERSION = 1;
 export const PROTOCOL_HEADER = "x-gcp-gate-protocol";
 
+/**
+ * `POST /session` must carry this header (value `1`): the answer is then a
+ * stream of {@linkcode LeaseEvent} lines on a connection that is the
+ * session's lease. A request without it is refused (`protocol_mismatch`): a
+ * session with no lease could outlive the with-prod that asked for it.
+ */
+export const LEASE_HEADER = "x-gcp-gate-lease";
+
 /** Host used in URLs sent over the Unix socket (never resolved). */
 export const SOCKET_HOST = "gate.invalid";
 
@@ -24,6 +32,12 @@ export interface HealthResponse {
   uptime_seconds: number;
   version: string;
   protocol: number;
+  /**
+   * True on gates that bind prod sessions to a lease (`POST /session` with
+   * {@linkcode LEASE_HEADER}); absent on older gates, which with-prod refuses
+   * to ask rather than open a session nothing ends.
+   */
+  session_lease?: boolean;
 }
 
 export interface TokenResponse {
@@ -97,7 +111,33 @@ export interface SessionResponse {
   email: string;
   /** The account the session's tokens belong to (`prod_service_account`, else the engineer). */
   service_account: string;
+  /**
+   * Life of each token the session hands out (`prod_token_ttl_seconds`), or
+   * null for the engineer's own credentials (Google's ~1 h).
+   */
+  token_ttl_seconds: number | null;
 }
+
+/**
+ * One line (JSON, `\n`-terminated) of the answer to a leased `POST /session`
+ * (`200`, `application/x-ndjson`). Empty lines are keep-alives (every
+ * {@linkcode LEASE_KEEPALIVE_MS}). Order: `pending` at once; then `session`
+ * (approved) or `error` (then the gate closes); after `session`, `ended` when
+ * the session ends by revocation, expiry or gate shutdown (then the gate
+ * closes). Closing the connection from the client's side ends the session.
+ */
+export type LeaseEvent =
+  | { event: "pending" }
+  | ({ event: "session" } & SessionResponse)
+  | { event: "error"; error: string; code: ErrorCode; retry_after_seconds?: number }
+  | { event: "ended"; reason: string };
+
+/**
+ * Keep-alive period on a lease. The gate learns of a closed lease within
+ * milliseconds (Deno notices the peer's EOF while a streamed answer is open);
+ * a failed keep-alive write is the backstop, so the worst case is this period.
+ */
+export const LEASE_KEEPALIVE_MS = 2000;
 
 /**
  * What with-prod reports when its temporary proxy refuses a caller that is

@@ -8,12 +8,8 @@
 import assert from "node:assert/strict";
 import { isGateError } from "../shared/errors.ts";
 import { createGateClient } from "../shared/gate_client.ts";
-import {
-  PROTOCOL_HEADER,
-  PROTOCOL_VERSION,
-  type SessionResponse,
-  type TokenResponse,
-} from "../shared/protocol.ts";
+import { PROTOCOL_HEADER, PROTOCOL_VERSION, type TokenResponse } from "../shared/protocol.ts";
+import type { SessionLease } from "../shared/session_lease.ts";
 import {
   assertNoSecrets,
   baseEnv,
@@ -134,7 +130,7 @@ Deno.test({
     await using stack = await dialogStack(xvfb.display);
     const client = createGateClient({ socketPath: stack.socketPath, timeoutMs: 60_000 });
     try {
-      const asked = client.createSession({
+      const asked = client.openSession({
         command: [
           "gcloud",
           "sql",
@@ -148,7 +144,7 @@ Deno.test({
         scopes: ["https://www.googleapis.com/auth/cloud-platform"],
         ttl_seconds: 1800,
         code: "K7P-QX2",
-      }).then((r): SessionResponse | Error => r, (e: Error) => e);
+      }).then((r): SessionLease | Error => r, (e: Error) => e);
       const dialog = await findDialog(xvfb.display);
       await screenshot(xvfb.display, dialog.window, ARTIFACT);
       if (Deno.env.get("GCP_GATE_UPDATE_DOCS") === "1") {
@@ -180,8 +176,9 @@ Deno.test({
       await clickAllow(xvfb.display, dialog.window);
       const res = await asked;
       assert.ok(!(res instanceof Error), `not approved: ${res}\n${stack.logs()}`);
-      const token: TokenResponse = await client.token({ session: res.session_id });
+      const token: TokenResponse = await client.token({ session: res.session.session_id });
       assert.match(token.access_token, /\S{10,}/);
+      res.close();
       assertNoSecrets(stack.logs(), stack.fake, "gate logs");
     } finally {
       client.close();
@@ -252,7 +249,10 @@ Deno.test({
     });
     const client = createGateClient({ socketPath: stack.socketPath, timeoutMs: 60_000 });
     try {
-      const asked = client.createSession({ command: ["ls"] }).then((r) => r, (e: Error) => e);
+      const asked = client.openSession({ command: ["ls"] }).then((lease) => {
+        lease.close();
+        return lease.session;
+      }, (e: Error) => e);
       let id: string | undefined;
       const deadline = Date.now() + 15_000;
       while (!id && Date.now() < deadline) {
@@ -273,5 +273,29 @@ Deno.test({
     } finally {
       client.close();
     }
+  },
+});
+
+Deno.test({
+  name: "dialog: killing with-prod (a command of 300+ characters) closes its dialog at once",
+  ignore: !HAVE_X,
+  async fn() {
+    const xvfb = await startXvfb();
+    await using _x = xvfb.proc;
+    await using stack = await dialogStack(xvfb.display, "dialog_timeout_seconds = 120");
+    // Long enough that the request body spans several reads at the gate: the
+    // case where the request's own disconnect signal never fired.
+    const long = `--filter=${"labels.team=payments AND ".repeat(20)}end`;
+    await using p = await start("with-prod", ["--", "sh", "-c", "exit 0", "sh", long], {
+      env: baseEnv(stack.home, { GCP_GATE_CONFIG: stack.configPath }),
+    });
+    const dialog = await findDialog(xvfb.display);
+    p.kill("SIGKILL");
+    await p.status;
+    const deadline = Date.now() + 3000;
+    while (pidAlive(dialog.pid) && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.ok(!pidAlive(dialog.pid), `the dialog outlived its with-prod:\n${stack.logs()}`);
   },
 });

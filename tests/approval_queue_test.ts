@@ -50,8 +50,12 @@ function askSession(
   command: string[] = ["gcloud", "run", "deploy", "--password", SECRET],
 ): Promise<SessionResponse | Error> {
   const client = createGateClient({ socketPath: stack.socketPath, timeoutMs: 60_000 });
-  return client.createSession({ command, reason: "hotfix INC-42" })
-    .then((r) => r, (e: Error) => e)
+  // Only the answer matters here: the lease is let go at once (the session ends with it).
+  return client.openSession({ command, reason: "hotfix INC-42" })
+    .then((lease) => {
+      lease.close();
+      return lease.session;
+    }, (e: Error) => e)
     .finally(() => client.close());
 }
 

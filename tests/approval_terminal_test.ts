@@ -88,12 +88,15 @@ async function waitPane(gate: TmuxGate, re: RegExp, timeoutMs = 15_000): Promise
 
 function ask(gate: TmuxGate, command: string[] | undefined): Promise<SessionResponse | Error> {
   const client = createGateClient({ socketPath: gate.socketPath, timeoutMs: 60_000 });
-  return client.createSession({
+  return client.openSession({
     ...(command ? { command } : {}),
     reason: "rotate keys",
     ttl_seconds: 3600,
   })
-    .then((r) => r, (e: Error) => e).finally(() => client.close());
+    .then((lease) => {
+      lease.close();
+      return lease.session;
+    }, (e: Error) => e).finally(() => client.close());
 }
 
 /** Counts prompts so each step waits for its own. */

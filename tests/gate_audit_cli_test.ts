@@ -31,12 +31,13 @@ Deno.test("gcp-gate audit shows, filters and verifies the log the gate wrote", a
   try {
     for (let i = 0; i < 5; i++) await gate.token(); // one mint, four cache hits
     for (let i = 0; i < 20; i++) await gate.identityToken({ audience: `https://svc-${i}.example` });
-    const [session] = await Promise.all([
-      gate.createSession({ command: ["gcloud", "sql", "connect", "prod-db"], code: "K7P-QX2" }),
+    const [lease] = await Promise.all([
+      gate.openSession({ command: ["gcloud", "sql", "connect", "prod-db"], code: "K7P-QX2" }),
       approveNext(stack),
     ]);
-    prefix = session.session_id.slice(0, 8);
-    await gate.deleteSession(session.session_id);
+    prefix = lease.session.session_id.slice(0, 8);
+    await gate.deleteSession(lease.session.session_id);
+    lease.close();
   } finally {
     gate.close();
   }

@@ -25,10 +25,14 @@ Deno.test("1,000 rejected prod requests with 30 KB commands do not rotate an ear
   const gate = createGateClient({ socketPath: stack.socketPath });
   const http = Deno.createHttpClient({ proxy: { transport: "unix", path: stack.socketPath } });
   try {
-    const [session] = await Promise.all([
-      gate.createSession({ command: ["gcloud", "sql", "connect", "prod-db"], code: "K7P-QX2" }),
+    const [lease] = await Promise.all([
+      gate.openSession({ command: ["gcloud", "sql", "connect", "prod-db"], code: "K7P-QX2" }),
       approveNext(stack),
     ]);
+    const session = lease.session;
+    // Ended before the flood: its grant and revoke lines are what the junk must not push out.
+    await gate.deleteSession(session.session_id);
+    lease.close();
     const big = JSON.stringify({
       command: [
         "sh",
@@ -45,12 +49,17 @@ Deno.test("1,000 rejected prod requests with 30 KB commands do not rotate an ear
           fetch("http://gate.invalid/session", {
             method: "POST",
             client: http,
-            headers: { "x-gcp-gate-protocol": "1", "content-type": "application/json" },
+            headers: {
+              "x-gcp-gate-protocol": "1",
+              "x-gcp-gate-lease": "1",
+              "content-type": "application/json",
+            },
             body: big,
             signal: AbortSignal.timeout(1000),
           }).then(async (r) => {
-            await r.body?.cancel();
-            return r.status;
+            // A leased request is refused in its event stream (200, then an error event).
+            const text = await r.text();
+            return text.includes('"code":"rate_limited"') ? 429 : r.status;
           }).catch(() => 0)),
       );
       rejected += res.filter((s) => s === 429).length;

@@ -9,6 +9,8 @@ import { startStack } from "./_utils.ts";
 
 const enc = new TextEncoder();
 const H = "host: gate.invalid\r\nx-gcp-gate-protocol: 1\r\n";
+/** Malformed bodies are checked after the lease header (a request without one is refused first). */
+const LEASE = "x-gcp-gate-lease: 1\r\n";
 
 function bytes(...parts: (string | number[])[]): Uint8Array {
   const chunks = parts.map((p) => (typeof p === "string" ? enc.encode(p) : new Uint8Array(p)));
@@ -148,20 +150,20 @@ const CASES: Case[] = [
   },
   {
     name: "a declared body over 64 kB",
-    data: bytes(`POST /session HTTP/1.1\r\n${H}content-length: 99999999\r\n\r\n{}`),
+    data: bytes(`POST /session HTTP/1.1\r\n${H}${LEASE}content-length: 99999999\r\n\r\n{}`),
     status: 413,
     message: /larger than 65536 bytes/,
   },
   {
     name: "a body that is not JSON",
-    data: bytes(`POST /session HTTP/1.1\r\n${H}content-length: 5\r\n\r\n{{{{{`),
+    data: bytes(`POST /session HTTP/1.1\r\n${H}${LEASE}content-length: 5\r\n\r\n{{{{{`),
     status: 400,
     message: /not valid JSON/,
   },
   {
     name: "a body that is invalid UTF-8",
     data: bytes(
-      `POST /session HTTP/1.1\r\n${H}content-type: application/json\r\ncontent-length: 4\r\n\r\n`,
+      `POST /session HTTP/1.1\r\n${H}${LEASE}content-type: application/json\r\ncontent-length: 4\r\n\r\n`,
       [0x22, 0xff, 0xfe, 0x22],
     ),
     status: 400,
@@ -169,14 +171,14 @@ const CASES: Case[] = [
   },
   {
     name: "a JSON array body",
-    data: bytes(`POST /session HTTP/1.1\r\n${H}content-length: 2\r\n\r\n[]`),
+    data: bytes(`POST /session HTTP/1.1\r\n${H}${LEASE}content-length: 2\r\n\r\n[]`),
     status: 400,
     message: /must be a JSON object/,
   },
   {
     name: "a non-JSON content type",
     data: bytes(
-      `POST /session HTTP/1.1\r\n${H}content-type: text/plain\r\ncontent-length: 2\r\n\r\n{}`,
+      `POST /session HTTP/1.1\r\n${H}${LEASE}content-type: text/plain\r\ncontent-length: 2\r\n\r\n{}`,
     ),
     status: 415,
     message: /content-type must be application\/json/,

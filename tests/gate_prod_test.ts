@@ -63,7 +63,7 @@ Deno.test("gcp-gate: an approved session refreshes prod tokens capped by its lif
   });
   const gate = createGateClient({ socketPath: stack.socketPath, timeoutMs: 30_000 });
   try {
-    const asking = gate.createSession({
+    const asking = gate.openSession({
       command: ["gcloud", "run", "deploy", "--access-token=ya29.a-secret-in-argv", "api"],
       reason: "deploy the api",
       project: "demo-project",
@@ -71,7 +71,8 @@ Deno.test("gcp-gate: an approved session refreshes prod tokens capped by its lif
       ttl_seconds: 600,
     });
     const approvalId = await decideQueued(stack, "approve");
-    const s: SessionResponse = await asking;
+    using lease = await asking;
+    const s: SessionResponse = lease.session;
     assert.match(s.session_id, /^[A-Za-z0-9_-]{43}$/);
     assert.ok(s.expires_in > 590 && s.expires_in <= 600);
     assert.equal(s.email, FAKE_ENGINEER);
@@ -141,7 +142,7 @@ Deno.test("gcp-gate: a denied prod request is a 403 and an audited denial", asyn
   });
   const gate = createGateClient({ socketPath: stack.socketPath, timeoutMs: 30_000 });
   try {
-    const asking = gate.createSession({ command: ["kubectl", "delete", "ns", "prod"] }).catch((
+    const asking = gate.openSession({ command: ["kubectl", "delete", "ns", "prod"] }).catch((
       e,
     ) => e);
     await decideQueued(stack, "deny");
@@ -180,7 +181,7 @@ Deno.test("gcp-gate: a malformed prod request is refused before anyone is asked"
     ];
     for (const [body, re] of bad) {
       // deno-lint-ignore no-explicit-any -- hostile bodies on purpose
-      const err = await gate.createSession(body as any).catch((e) => e);
+      const err = await gate.openSession(body as any).catch((e) => e);
       assert.ok(err instanceof GateError, JSON.stringify(body));
       assert.equal(err.code, "bad_request", JSON.stringify(body));
       assert.match(err.message, re);

@@ -1,7 +1,7 @@
 /**
  * with-prod's checks before it asks for prod access: is the gate socket one
  * we may trust, can a process running as us replace it, and is a gate there
- * at all. Each failure is one line saying why and what to fix, before any
+ * at all, new enough to bind the session to with-prod's lease. Each failure is one line saying why and what to fix, before any
  * approval code is shown or any human is asked.
  */
 import type { Config } from "../shared/config.ts";
@@ -37,8 +37,9 @@ export async function preflightGate(options: PreflightOptions): Promise<void> {
     const dir = checkSocketDirWritable(path, deps);
     if (dir.writable) throw new GateError("untrusted_socket", writableDirMessage(path, dir.why));
   }
+  let health: Awaited<ReturnType<GateClient["health"]>>;
   try {
-    await options.gate.health({
+    health = await options.gate.health({
       timeoutMs: PREFLIGHT_TIMEOUT_MS,
       ...(options.signal ? { signal: options.signal } : {}),
     });
@@ -58,5 +59,15 @@ export async function preflightGate(options: PreflightOptions): Promise<void> {
       );
     }
     throw err;
+  }
+  // An older gate would open a session that nothing ends when with-prod
+  // does: find out before a human spends an approval on it.
+  if (health.session_lease !== true) {
+    throw new GateError(
+      "protocol_mismatch",
+      `gcp-gate on the host (${
+        String(health.version).slice(0, 40)
+      }) is older than this with-prod and cannot bind the prod session to it (session lease); update gcp-gate on the host`,
+    );
   }
 }

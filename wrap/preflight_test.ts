@@ -41,7 +41,7 @@ function gate(health: () => Promise<HealthResponse>): GateClient {
     projectNumber: unused,
     universeDomain: unused,
     identityToken: unused,
-    createSession: unused,
+    openSession: unused,
     getSession: unused,
     deleteSession: unused,
     reportRefusal: unused,
@@ -50,7 +50,13 @@ function gate(health: () => Promise<HealthResponse>): GateClient {
 }
 
 const healthy = gate(() =>
-  Promise.resolve({ status: "ok", uptime_seconds: 1, version: "t", protocol: 1 })
+  Promise.resolve({
+    status: "ok",
+    uptime_seconds: 1,
+    version: "t",
+    protocol: 1,
+    session_lease: true,
+  })
 );
 
 Deno.test("preflightGate() passes a read-only mount with a live gate", async () => {
@@ -83,5 +89,15 @@ Deno.test("preflightGate() turns a dead or silent gate into one line about the s
     preflightGate({ config: config(), gate: silent, deps: fs(true) }),
     (e: unknown) =>
       isGateError(e, "gate_unreachable") && /did not answer within 5 s/.test(e.message),
+  );
+});
+
+Deno.test("preflightGate() refuses a gate that cannot bind a session to a lease", async () => {
+  const old = gate(() =>
+    Promise.resolve({ status: "ok", uptime_seconds: 1, version: "0.1.0", protocol: 1 })
+  );
+  await assert.rejects(
+    preflightGate({ config: config(), gate: old, deps: fs(true) }),
+    (err: Error) => /older than this with-prod .*session lease/.test(err.message),
   );
 });

@@ -9,7 +9,7 @@ import type { Config } from "../shared/config.ts";
 import { GateError, isGateError } from "../shared/errors.ts";
 import { createGateClient, type GateClient } from "../shared/gate_client.ts";
 import type { Logger } from "../shared/log.ts";
-import type { SessionResponse } from "../shared/protocol.ts";
+import type { SessionLease } from "../shared/session_lease.ts";
 import { createApprovalCode } from "./approval_code.ts";
 import { buildChildEnv, NESTING_MARKER, parseExtra, parseNestingMarker } from "./child_env.ts";
 import { createPrivateConfig, type PrivateConfig } from "./cloudsdk_config.ts";
@@ -96,7 +96,7 @@ async function askForSession(
   scopes: string[],
   cancel: AbortSignal,
   origin: CallerOrigin,
-): Promise<SessionResponse> {
+): Promise<SessionLease> {
   const code = createApprovalCode();
   printError(
     PROGRAM,
@@ -109,7 +109,9 @@ async function askForSession(
     );
   }, HINT_AFTER_MS);
   try {
-    return await gate.createSession({
+    // The request holds the session's lease from here: if with-prod dies or
+    // is cancelled, the gate withdraws the request or revokes the session.
+    return await gate.openSession({
       // Redacted here, before the argv leaves the container.
       command: redactArgv(req.command).argv,
       ...(req.reason !== undefined ? { reason: req.reason } : {}),
@@ -133,6 +135,25 @@ async function askForSession(
   } finally {
     clearTimeout(hint);
   }
+}
+
+/**
+ * A lease the gate ended (revoked, expired, gate stopped or restarted) means
+ * no more prod tokens: say so once, and stop the proxy so that not even a
+ * cached token is served any more (the engineer's own token would live ~1 h).
+ */
+function watchLease(lease: SessionLease, proxy: TempProxy, log: Logger): () => void {
+  let watching = true;
+  void lease.ended.then((end) => {
+    if (end.kind === "closed" || !watching) return;
+    log.warn(
+      `prod session lost: ${end.detail}; no further prod tokens for this command (tokens already handed out live until their expiry)`,
+    );
+    proxy.shutdown().catch(() => {});
+  });
+  return () => {
+    watching = false;
+  };
 }
 
 /** Runs the whole flow; returns with-prod's exit code. */
@@ -205,10 +226,10 @@ export async function runWithProd(req: WithProdRequest, log: Logger): Promise<nu
     });
     // Handled where it is awaited; this only stops an early failure counting as unhandled.
     proxyStart.catch(() => {});
-    let session: SessionResponse;
+    let lease: SessionLease;
     try {
       log.debug("asking the gate for a prod session");
-      session = await askForSession(
+      lease = await askForSession(
         gate,
         req,
         scopes,
@@ -221,6 +242,7 @@ export async function runWithProd(req: WithProdRequest, log: Logger): Promise<nu
       if (received) return exitCodeForSignal(received);
       throw err;
     }
+    const session = lease.session;
     const sessionId = session.session_id;
     opened.session = {
       id: sessionId,
@@ -231,14 +253,17 @@ export async function runWithProd(req: WithProdRequest, log: Logger): Promise<nu
     log.info(`approved: prod session for ${project ? `project ${project}` : "no project"}`, {
       account: session.service_account,
       expires_in: session.expires_in,
+      token_ttl_seconds: session.token_ttl_seconds,
     });
 
     let proxy: TempProxy | undefined;
     let cfg: PrivateConfig | undefined;
+    let unwatch = (): void => {};
     try {
       // 3. The temporary proxy, serving nobody until the child exists.
       proxy = await proxyStart;
       log.debug("temporary proxy ready", { proxy: proxy.hostPort });
+      unwatch = watchLease(lease, proxy, log);
       const sessionScopes = session.scopes.length > 0 ? session.scopes : scopes;
       // 5. Private gcloud config naming the account and project, with no
       // credential: gcloud gets its token from the proxy like every other
@@ -262,6 +287,7 @@ export async function runWithProd(req: WithProdRequest, log: Logger): Promise<nu
       return await spawnAndWait(resolved.path, args, env, (pid) => p.allowTree(pid));
     } finally {
       // 7. Teardown, whatever happened.
+      unwatch();
       log.debug("tearing down: revoking the session, stopping the proxy");
       // Revoke first (it is what shortens the credentials' life), in parallel
       // with stopping the proxy; both are bounded.
@@ -280,6 +306,8 @@ export async function runWithProd(req: WithProdRequest, log: Logger): Promise<nu
         log.warn(`could not delete ${cfg?.dir}; delete it yourself`, { error: String(err) });
       }
       await Promise.all([revoked, stopped]);
+      // Ends the lease: had DELETE not reached the gate, this alone revokes the session.
+      lease.close();
       gate.close();
       log.debug("teardown done");
     }

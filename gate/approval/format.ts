@@ -57,6 +57,12 @@ export function requestTitle(req: ApprovalRequest): string {
   }? (${code})`;
 }
 
+/** "10 min", or the asked lifetime when the caller did not say (older callers). */
+function tokenLife(req: ApprovalRequest): string {
+  const t = req.tokenTtlSeconds ?? req.ttlSeconds;
+  return formatDuration(req.kind === "token" ? req.ttlSeconds : Math.min(t, req.ttlSeconds));
+}
+
 /** The line that says whose credentials an approval hands out. */
 export function grantsLine(req: ApprovalRequest): string {
   const clean = (x: string): string => stripUnsafeChars(x);
@@ -66,7 +72,9 @@ export function grantsLine(req: ApprovalRequest): string {
     }) — all your permissions, ~1 h, not revocable early; set prod_service_account to grant a limited account instead`
     : `Grants:    tokens of ${
       clean(req.serviceAccount)
-    } (prod_service_account), limited to the scopes below, ending with the session`;
+    } (prod_service_account), limited to the scopes below, each valid ${tokenLife(req)}${
+      req.kind === "session" ? ", renewed only while the session lasts" : ""
+    }`;
 }
 
 /** The code line: the one thing a look-alike request from another process cannot copy. */

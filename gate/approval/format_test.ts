@@ -65,6 +65,16 @@ Deno.test("describeRequest() says when the grant is the engineer's own credentia
   assert.match(requestSummary({ ...BASE, serviceAccount: undefined }), /YOUR OWN credentials/);
 });
 
+Deno.test("describeRequest() states the real life of each prod_service_account token", () => {
+  const session = describeRequest({ ...BASE, ttlSeconds: 28_800, tokenTtlSeconds: 600 });
+  assert.match(
+    session.join("\n"),
+    /^Grants: +tokens of prod@p\.iam\.gserviceaccount\.com .*each valid 10 min, renewed only while the session lasts$/m,
+  );
+  const token = describeRequest({ ...BASE, kind: "token", ttlSeconds: 300, tokenTtlSeconds: 600 });
+  assert.match(token.join("\n"), /^Grants: .*each valid 5 min$/m);
+});
+
 Deno.test("describeRequest() caps command lines and line width when asked", () => {
   const command = ["sh", ...Array.from({ length: 80 }, (_, i) => `arg${i}-${"x".repeat(300)}`)];
   const lines = describeRequest({ ...BASE, command }, { maxCommandLines: 40, maxLineChars: 200 });

@@ -34,6 +34,11 @@ export interface ApprovalRequest {
    * and lifetime asked for. Every method says which.
    */
   readonly serviceAccount?: string | undefined;
+  /**
+   * Life of each token minted for `serviceAccount` (prod_token_ttl_seconds);
+   * undefined with the engineer's own credentials (Google's ~1 h).
+   */
+  readonly tokenTtlSeconds?: number | undefined;
 }
 
 export type ApprovalMethod = "dialog" | "terminal" | "queue" | "none";

@@ -84,6 +84,12 @@ export interface FakeGoogleOptions {
   engineer?: string;
   /** Seconds issued tokens live (default 3599 / asked lifetime). */
   adcTokenSeconds?: number;
+  /**
+   * Longest generateAccessToken `lifetime` accepted (default 3600, Google's
+   * default; up to 43200 where the org policy
+   * constraints/iam.allowServiceAccountCredentialLifetimeExtension allows it).
+   */
+  maxSaTokenSeconds?: number;
   port?: number;
   /** Service accounts, permissions and federation rules (see ./google_iam.ts). */
   iam?: FakeIamOptions;
@@ -239,6 +245,14 @@ export function startFakeGoogle(options: FakeGoogleOptions = {}): Promise<FakeGo
         const m = /^(\d+)s$/.exec(String(json.lifetime ?? "3600s"));
         const lifetime = m ? Number(m[1]) : NaN;
         if (!(lifetime >= 1 && lifetime <= 43200)) return googleError(400, "Invalid lifetime.");
+        const cap = options.maxSaTokenSeconds ?? 3600;
+        if (lifetime > cap) {
+          // Google's answer without the lifetime-extension org policy.
+          return googleError(
+            400,
+            `Requested lifetime ${lifetime}s exceeds the maximum allowed lifetime of ${cap}s; longer lifetimes need the constraints/iam.allowServiceAccountCredentialLifetimeExtension organization policy.`,
+          );
+        }
         const t = issue("sa", sa, scopes, lifetime);
         return Response.json({
           accessToken: t.token,
