@@ -328,6 +328,21 @@ async function bundle(entry: string, out: string, commit: string, quiet: boolean
   Deno.renameSync(tmp, out);
 }
 
+/**
+ * Fills Deno's cache from ONE process before the parallel bundles start.
+ * On a cold cache, concurrent `deno bundle` calls race to copy esbuild into
+ * $DENO_DIR/dl (`failed to copy esbuild binary … No such file or directory`,
+ * about one cold build in three): `deno cache` fetches every npm package the
+ * entries import, then bundling resolve.ts alone installs esbuild.
+ */
+async function warmCache(roles: readonly Role[], commit: string, quiet: boolean): Promise<void> {
+  await run(
+    [Deno.execPath(), "cache", "--quiet", ...roles.map((r) => PERMISSIONS[r].entry)],
+    quiet,
+  );
+  await bundle("scripts/resolve.ts", "dist/lib/resolve.js", commit, quiet);
+}
+
 async function main(): Promise<void> {
   const args = new Set(Deno.args);
   if (args.has("--markdown")) {
@@ -355,10 +370,10 @@ async function main(): Promise<void> {
     if (!ok) say(`build: ${r}: skipped (${PERMISSIONS[r].entry} does not exist yet)`);
     return ok;
   });
-  await Promise.all([
-    bundle("scripts/resolve.ts", "dist/lib/resolve.js", commit, quiet),
-    ...roles.map((r) => bundle(PERMISSIONS[r].entry, `dist/lib/${r}.js`, commit, quiet)),
-  ]);
+  await warmCache(roles, commit, quiet);
+  await Promise.all(
+    roles.map((r) => bundle(PERMISSIONS[r].entry, `dist/lib/${r}.js`, commit, quiet)),
+  );
   for (const role of roles) {
     const bin = `dist/bin/${role}`;
     if (denort) {
