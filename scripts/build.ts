@@ -224,8 +224,11 @@ function shQuote(s: string): string {
   return `'${s.replaceAll("'", `'"'"'`)}'`;
 }
 
-/** The POSIX sh launcher for a bundled role. */
-export function launcherScript(role: Role, denoPath: string): string {
+/**
+ * The POSIX sh launcher for a bundled role. `denoPath` (the builder's deno)
+ * is tried after the package's own; packages for other machines leave it out.
+ */
+export function launcherScript(role: Role, denoPath?: string): string {
   const b = PERMISSIONS[role];
   const templates = templatesFor(role);
   const head = [
@@ -237,9 +240,20 @@ export function launcherScript(role: Role, denoPath: string): string {
     "self=$0",
     'case $self in */*) ;; *) self=$(command -v -- "$self" || echo "./$self") ;; esac',
     '[ ! -L "$self" ] || self=$(readlink -f -- "$self")',
-    "lib=${self%/*}/../lib",
-    `deno=\${GCP_GATE_DENO:-${shQuote(denoPath)}}`,
-    `[ -x "$deno" ] || deno=$(command -v deno) || { echo "${role}: deno not found; install it with: npm i -g deno@2.9.6" >&2; exit 1; }`,
+    "pkg=${self%/*}/..",
+    "lib=$pkg/lib",
+    // Which Deno: GCP_GATE_DENO, else the package's own (npm puts its `deno`
+    // dependency in <pkg>/node_modules, or hoists it beside <pkg>; the Feature
+    // installs it where npm would; when npm skipped deno's postinstall the
+    // binary is only in its @deno/<platform> package), else the builder's,
+    // else PATH. The package's own comes before the builder's path: an
+    // installed package must not run whatever deno sits at the build
+    // machine's path. Globs, not forks: this runs on every kubectl call.
+    "deno=${GCP_GATE_DENO:-}",
+    `[ -n "$deno" ] || for deno in "$pkg/node_modules/deno/deno" "$pkg/../deno/deno" "$pkg"/node_modules/@deno/*/deno "$pkg"/../@deno/*/deno ${
+      denoPath === undefined ? "" : `${shQuote(denoPath)} `
+    }''; do [ ! -x "$deno" ] || break; done`,
+    `[ -n "$deno" ] && [ -x "$deno" ] || deno=$(command -v deno) || { echo "${role}: deno not found; install it with: npm i -g deno@${Deno.version.deno}" >&2; exit 1; }`,
     ...(b.prelude ?? []),
   ];
   if (!b.resolve) {

@@ -17,6 +17,10 @@
  *   its flags in at compile time, and baking one user's socket path or
  *   endpoints into a download would be wrong for everyone else. Those
  *   roles ship in the bundled form. `${VAR:-default}` scopes bake the default.
+ * - `gcp-gate-<version>.tgz`: an npm package (`npm pack`): `npm i -g
+ *   ./gcp-gate-<version>.tgz` puts the five launchers on PATH; it depends on
+ *   the exact Deno version from npm, and its launchers run the package's own
+ *   Deno (never the build machine's path). See scripts/npm_package.ts.
  * - `SHA256SUMS` over everything above (`sha256sum -c SHA256SUMS`).
  *
  * `deno compile` needs `denort` for each target, which is downloaded from
@@ -28,6 +32,7 @@
  * .devcontainer/gcp-gate-feature/ (the example devcontainer.json uses it).
  */
 import { exists, PERMISSIONS, templatesFor } from "./build.ts";
+import { writeNpmPackage } from "./npm_package.ts";
 import type { Role } from "../shared/config.ts";
 import { VERSION } from "../shared/version.ts";
 
@@ -224,6 +229,8 @@ async function release(a: ReleaseArgs): Promise<void> {
     const feature = `devcontainer-feature-gcp-gate-${VERSION}.tgz`;
     await run("tar", ["-czf", `${a.out}/${feature}`, "-C", `${stage}/feature`, "."]);
     console.error(`release: ${feature}`);
+    const npm = await writeNpmPackage({ root: ROOT, stage: `${stage}/npm`, out: a.out });
+    console.error(`release: ${npm}`);
   } finally {
     Deno.removeSync(stage, { recursive: true });
   }
