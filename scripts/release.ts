@@ -31,7 +31,7 @@
  * `--feature` writes the feature folder with its payload to
  * .devcontainer/gcp-gate-feature/ (the example devcontainer.json uses it).
  */
-import { exists, PERMISSIONS, templatesFor } from "./build.ts";
+import { exists, launcherScript, PERMISSIONS, templatesFor } from "./build.ts";
 import { writeNpmPackage } from "./npm_package.ts";
 import type { Role } from "../shared/config.ts";
 import { VERSION } from "../shared/version.ts";
@@ -131,7 +131,10 @@ export function writeFeatureDir(dir: string): void {
   copy(`${ROOT}/dist/lib/resolve.js`, `${dir}/payload/lib/resolve.js`, 0o644);
   for (const role of CONTAINER_ROLES) {
     copy(`${ROOT}/dist/lib/${role}.js`, `${dir}/payload/lib/${role}.js`, 0o644);
-    copy(`${ROOT}/dist/bin/${role}`, `${dir}/payload/bin/${role}`, 0o755);
+    // Launchers without the build machine's deno path: in a container the
+    // Feature's own Deno (lib/gcp-gate/node_modules/deno/deno) is the one to run.
+    Deno.writeTextFileSync(`${dir}/payload/bin/${role}`, launcherScript(role), { mode: 0o755 });
+    Deno.chmodSync(`${dir}/payload/bin/${role}`, 0o755);
   }
 }
 

@@ -10,6 +10,8 @@
  * would have (no deno, no npm), so the download path is the one taken.
  */
 import assert from "node:assert/strict";
+import { launcherScript, PERMISSIONS } from "../scripts/build.ts";
+import type { Role } from "../shared/config.ts";
 import { baseEnv, ROOT, run, type RunResult, tempDir } from "./_utils.ts";
 
 const FEATURE = `${ROOT}/devcontainer/feature`;
@@ -87,6 +89,24 @@ function registry(body: () => Uint8Array<ArrayBuffer>): {
   };
 }
 
+/**
+ * The payload as `deno task release --feature` writes it: dist/lib plus
+ * launchers WITHOUT the build machine's deno path, so a launcher that runs
+ * proves the Feature's own Deno was found.
+ */
+function payload(dir: string): string {
+  const p = `${dir}/payload`;
+  Deno.mkdirSync(`${p}/bin`, { recursive: true });
+  Deno.mkdirSync(`${p}/lib`, { recursive: true });
+  for (const e of Deno.readDirSync(`${ROOT}/dist/lib`)) {
+    Deno.copyFileSync(`${ROOT}/dist/lib/${e.name}`, `${p}/lib/${e.name}`);
+  }
+  for (const role of Object.keys(PERMISSIONS) as Role[]) {
+    Deno.writeTextFileSync(`${p}/bin/${role}`, launcherScript(role), { mode: 0o755 });
+  }
+  return p;
+}
+
 function install(
   root: string,
   path: string,
@@ -97,7 +117,7 @@ function install(
       PATH: path,
       TMPDIR: root,
       GCP_GATE_INSTALL_ROOT: `${root}/root`,
-      GCP_GATE_PAYLOAD: `${ROOT}/dist`,
+      GCP_GATE_PAYLOAD: payload(root),
       ...options,
     }),
     timeoutMs: 120_000,
@@ -144,10 +164,11 @@ for (const fetcher of ["curl", "wget"]) {
       assert.equal((Deno.statSync(deno).mode ?? 0) & 0o777, 0o755);
       const v = await run(deno, ["--version"], { env: baseEnv(dir.path) });
       assert.match(v.stdout, /^deno 2\.9\.6 /);
-      // The installed launcher runs with that deno and no deno on PATH.
+      // The installed launcher runs with that deno: none on PATH, no builder's path baked in.
       const launcher = `${dir.path}/root/usr/local/bin/gcp-kube-token`;
+      assert.ok(!Deno.readTextFileSync(launcher).includes(Deno.execPath()));
       const lv = await run(launcher, ["--version"], {
-        env: baseEnv(dir.path, { PATH: "/usr/bin:/bin" }),
+        env: baseEnv(dir.path, { PATH: toolDir(`${dir.path}/launch`, ["sh", "readlink"]) }),
       });
       assert.equal(lv.code, 0, lv.stderr);
       assert.match(lv.stdout, /^gcp-kube-token \d+\.\d+\.\d+ /);
