@@ -18,7 +18,7 @@
  * line. When dockerd cannot start here the test says "not run" and why.
  */
 import assert from "node:assert/strict";
-import { startFakeGoogle } from "./fakes/google.ts";
+import { type FakeGoogle, startFakeGoogle } from "./fakes/google.ts";
 import {
   assertNoSecrets,
   baseEnv,
@@ -33,6 +33,7 @@ import {
   CACHE,
   CI_USER,
   ciUser,
+  type CmdResult,
   devcontainerCli,
   dockerClient,
   type Dockerd,
@@ -78,6 +79,200 @@ if (!reason) {
 }
 if (reason) console.warn(`devcontainer test not run: ${reason}`);
 
+/** What every step needs: the daemon, the host user's paths and how to run the CLI as them. */
+interface Ctx {
+  readonly d: Dockerd;
+  readonly user: { uid: number; gid: number };
+  readonly fake: FakeGoogle;
+  /** The CI user's home for this run (gate config, socket dir, workspaces). */
+  readonly u: string;
+  readonly ws: string;
+  readonly wsNoSock: string;
+  readonly env: Record<string, string>;
+  /** CLI output, scanned for leaks at the end. */
+  readonly outputs: string[];
+  devcontainer(args: string[], timeoutMs?: number): Promise<CmdResult>;
+  /** `devcontainer exec` of a shell script as the remote user. */
+  exec(folder: string, script: string): Promise<CmdResult>;
+  /** `gcp-gate <args> --config …` on the host, as the CI user. */
+  gateCmd(args: string[]): Promise<CmdResult>;
+}
+
+async function context(d: Dockerd, fake: FakeGoogle): Promise<Ctx> {
+  const user = await ciUser();
+  const u = `${dir}/u`;
+  const cli = await devcontainerCli();
+  const docker = dockerClient()!;
+  const env = baseEnv(u, {
+    DOCKER_HOST: d.host,
+    DENO_DIR: `${u}/deno`,
+    XDG_RUNTIME_DIR: `${u}/run`,
+  });
+  const [setpriv, ...asUser] = asCiUser();
+  const devcontainer = (args: string[], timeoutMs = 600_000) =>
+    sh(setpriv!, [...asUser, "node", cli, ...args, "--docker-path", docker], { env, timeoutMs });
+  return {
+    d,
+    user,
+    fake,
+    u,
+    ws: `${u}/ws`,
+    wsNoSock: `${u}/ws-nosock`,
+    env,
+    outputs: [],
+    devcontainer,
+    exec: (folder, script) =>
+      devcontainer(["exec", "--workspace-folder", folder, "sh", "-c", script], 60_000),
+    gateCmd: (args) =>
+      sh(setpriv!, [...asUser, `${BIN}/gcp-gate`, ...args, "--config", `${u}/gate.toml`], {
+        env,
+        timeoutMs: 30_000,
+      }),
+  };
+}
+
+/** Images, workspaces and the gate's config, owned by the CI user. */
+async function prepare(c: Ctx): Promise<void> {
+  console.log(`devcontainer: base image: ${await ensureBaseImage(c.d)}`);
+  phase("base image");
+  const image = await buildTestImage(c.d, `${dir}/image`);
+  phase("test image");
+  await workspace({ root: c.u, ws: c.ws, wsNoSock: c.wsNoSock, image });
+  phase("feature release");
+  // The gate on the host: approvals through the queue (`gcp-gate approve`).
+  Deno.writeTextFileSync(`${c.u}/adc.json`, c.fake.adcJson(), { mode: 0o600 });
+  Deno.writeTextFileSync(
+    `${c.u}/gate.toml`,
+    [
+      `project_id = "demo-project"`,
+      `service_account = "${DEV_SA}"`,
+      `socket_path = "${c.u}/run/gcp-gate/gate.sock"`,
+      `credentials_file = "${c.u}/adc.json"`,
+      QUEUE_PROD_TOML,
+      c.fake.endpointsToml(),
+    ].join("\n"),
+  );
+  Deno.mkdirSync(`${c.u}/run`, { mode: 0o700 });
+  Deno.mkdirSync(`${c.u}/deno`);
+  const own = await sh("chown", ["-R", `${c.user.uid}:${c.user.gid}`, c.u]);
+  assert.equal(own.code, 0, own.stderr);
+}
+
+async function up(c: Ctx): Promise<void> {
+  const r = await c.devcontainer(["up", "--workspace-folder", c.ws]);
+  c.outputs.push(r.stdout, r.stderr);
+  phase("devcontainer up");
+  assert.equal(r.code, 0, `devcontainer up failed:\n${r.stderr.slice(-4000)}`);
+  const result = JSON.parse(r.stdout.trim().split("\n").pop() ?? "{}");
+  assert.equal(result.outcome, "success", r.stdout);
+  assert.equal(result.remoteUser, "vscode");
+  // No Node in the image: the Feature downloaded Deno and checked the pinned checksum.
+  assert.match(r.stdout + r.stderr, /deno 2\.9\.6 .*sha512 verified/);
+}
+
+/** The remote user has the host user's uid (updateRemoteUserUID); the mount is read-only. */
+async function checkUserAndMount(c: Ctx): Promise<void> {
+  const r = await c.exec(c.ws, "id -u; cat /proc/self/mountinfo");
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout.split("\n")[0], String(c.user.uid));
+  const mount = findMount(r.stdout, "/run/gcp-gate");
+  assert.ok(mount, `no /run/gcp-gate in mountinfo:\n${r.stdout}`);
+  assert.match(mount.options, /^ro(,|$)/, `mount options ${mount.options}`);
+}
+
+const TOKEN_URL =
+  "http://127.0.0.1:8173/computeMetadata/v1/instance/service-accounts/default/token";
+
+async function checkDevTokens(c: Ctx): Promise<void> {
+  // Nothing on the host serves 127.0.0.1:8173: what answers inside is the container's proxy.
+  await assert.rejects(Deno.connect({ hostname: "127.0.0.1", port: 8173 }));
+  const curl = await c.exec(c.ws, `curl -sf -H 'Metadata-Flavor: Google' ${TOKEN_URL}`);
+  assert.equal(curl.code, 0, curl.stderr);
+  const devToken = JSON.parse(curl.stdout).access_token as string;
+  assert.ok(c.fake.issued().some((i) => i.token === devToken && i.email === DEV_SA));
+
+  const py = await c.exec(c.ws, "/usr/bin/python3 /workspaces/ws/python_metadata.py");
+  assert.equal(py.code, 0, py.stderr);
+  assert.match(py.stdout, new RegExp(`^token=${devToken}$`, "m"), "same token via google-auth");
+
+  const kube = await c.exec(c.ws, "gcp-kube-token");
+  assert.equal(kube.code, 0, kube.stderr);
+  const cred = JSON.parse(kube.stdout);
+  assert.equal(cred.kind, "ExecCredential");
+  assert.ok(c.fake.issued().some((i) => i.token === cred.status.token && i.email === DEV_SA));
+  phase("dev tokens");
+}
+
+/** with-prod: a prod token after the human approves the queued request on the host. */
+async function checkWithProd(c: Ctx): Promise<void> {
+  const script =
+    `with-prod --reason e2e-devcontainer -- sh -c 'curl -sf -H "Metadata-Flavor: Google" "http://$GCE_METADATA_HOST/computeMetadata/v1/instance/service-accounts/default/token"'`;
+  const prod = c.devcontainer(["exec", "--workspace-folder", c.ws, "sh", "-c", script], 90_000);
+  let approved = false;
+  const deadline = Date.now() + 60_000;
+  while (!approved && Date.now() < deadline) {
+    const id = /^(\S+) {2}\(waiting/m.exec((await c.gateCmd(["pending"])).stdout)?.[1];
+    if (id) {
+      const ok = await c.gateCmd(["approve", id, "--yes"]);
+      assert.equal(ok.code, 0, ok.stderr);
+      approved = true;
+    } else await new Promise((r) => setTimeout(r, 150));
+  }
+  const p = await prod;
+  assert.ok(approved, `with-prod's request never reached the queue: ${p.stderr}`);
+  assert.equal(p.code, 0, p.stderr);
+  const prodToken = JSON.parse(p.stdout.trim().split("\n").pop()!).access_token as string;
+  assert.ok(c.fake.issued().some((i) => i.token === prodToken && i.email === PROD_SA));
+  phase("with-prod");
+}
+
+/** The mount stops socket replacement; the host's audit log saw every grant; nothing leaked. */
+async function checkSocketAndAudit(c: Ctx, gateOutput: string): Promise<void> {
+  const mv = await c.exec(c.ws, "mv /run/gcp-gate/gate.sock /run/gcp-gate/x 2>&1; echo rc=$?");
+  assert.match(mv.stdout, /Read-only file system/);
+  assert.doesNotMatch(mv.stdout, /rc=0/);
+  const audit = Deno.readTextFileSync(`${c.u}/.local/state/gcp-gate/audit.log`);
+  assert.match(audit, /"endpoint":"\/token","level":"dev","result":"granted"/);
+  assert.match(audit, /"level":"prod","result":"granted".*"reason":"e2e-devcontainer"/);
+  assertNoSecrets(audit + gateOutput + c.outputs.join("\n"), c.fake, "gate, audit, CLI");
+}
+
+/** No socket mounted: `up` fails with the Feature's helper's one line. */
+async function checkFailurePath(c: Ctx): Promise<void> {
+  const bad = await c.devcontainer(["up", "--workspace-folder", c.wsNoSock]);
+  c.outputs.push(bad.stdout, bad.stderr);
+  phase("failure path");
+  assert.notEqual(bad.code, 0, "devcontainer up without the socket must fail");
+  assert.match(
+    bad.stdout + bad.stderr,
+    /gcp-gate-start: no gate socket at \/run\/gcp-gate\/gate\.sock/,
+  );
+}
+
+/** Removes this run's containers and the CLI's images; the base and test images stay cached. */
+async function teardown(c: Ctx): Promise<void> {
+  for (const folder of [c.ws, c.wsNoSock]) {
+    const ids = await c.d.docker([
+      "ps",
+      "-aq",
+      "--filter",
+      `label=devcontainer.local_folder=${folder}`,
+    ]);
+    const list = ids.stdout.split("\n").filter((l) => l);
+    if (list.length) await c.d.docker(["rm", "-f", ...list]);
+  }
+  const vsc = await c.d.docker([
+    "images",
+    "--format",
+    "{{.Repository}}:{{.Tag}}",
+    "--filter",
+    "reference=vsc-*",
+  ]);
+  const tags = vsc.stdout.split("\n").filter((l) => l);
+  if (tags.length) await c.d.docker(["rmi", "-f", ...tags]);
+  await c.d.docker(["image", "prune", "-f"]);
+}
+
 Deno.test({
   name: `devcontainer: a real devcontainer gets tokens only through the read-only socket mount${
     reason ? ` (not run: ${reason})` : ""
@@ -87,176 +282,33 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   fn: async () => {
-    const d = dockerd!;
-    const user = await ciUser();
     const fake = await startFakeGoogle();
-    const u = `${dir}/u`;
-    const ws = `${u}/ws`;
-    const wsNoSock = `${u}/ws-nosock`;
-    const cli = await devcontainerCli();
-    const docker = dockerClient()!;
-    const env = baseEnv(u, {
-      DOCKER_HOST: d.host,
-      DENO_DIR: `${u}/deno`,
-      XDG_RUNTIME_DIR: `${u}/run`,
-    });
-    const devcontainer = (args: string[], timeoutMs = 600_000) =>
-      sh(asCiUser()[0]!, [...asCiUser().slice(1), "node", cli, ...args, "--docker-path", docker], {
-        env,
-        timeoutMs,
-      });
-    const exec = (folder: string, script: string) =>
-      devcontainer(["exec", "--workspace-folder", folder, "sh", "-c", script], 60_000);
-    const outputs: string[] = [];
+    const c = await context(dockerd!, fake);
     try {
       phase("setup");
-      console.log(`devcontainer: base image: ${await ensureBaseImage(d)}`);
-      phase("base image");
-      const image = await buildTestImage(d, `${dir}/image`);
-      phase("test image");
-      await workspace({ root: u, ws, wsNoSock, image });
-      phase("feature release");
-
-      // The gate on the host, as the non-root user, approvals through the queue.
-      Deno.writeTextFileSync(`${u}/adc.json`, fake.adcJson(), { mode: 0o600 });
-      const config = `${u}/gate.toml`;
-      Deno.writeTextFileSync(
-        config,
-        [
-          `project_id = "demo-project"`,
-          `service_account = "${DEV_SA}"`,
-          `socket_path = "${u}/run/gcp-gate/gate.sock"`,
-          `credentials_file = "${u}/adc.json"`,
-          QUEUE_PROD_TOML,
-          fake.endpointsToml(),
-        ].join("\n"),
-      );
-      Deno.mkdirSync(`${u}/run`, { mode: 0o700 });
-      Deno.mkdirSync(`${u}/deno`);
-      await sh("chown", ["-R", `${user.uid}:${user.gid}`, u]);
+      await prepare(c);
       await using gate = await start(
         "gcp-gate",
-        [...asCiUser().slice(1), `${BIN}/gcp-gate`, "--config", config],
-        { command: "setpriv", env, ready: /ready: listening on/ },
+        [...asCiUser().slice(1), `${BIN}/gcp-gate`, "--config", `${c.u}/gate.toml`],
+        { command: "setpriv", env: c.env, ready: /ready: listening on/ },
       );
-      const gateCmd = (args: string[]) =>
-        sh("setpriv", [...asCiUser().slice(1), `${BIN}/gcp-gate`, ...args, "--config", config], {
-          env,
-          timeoutMs: 30_000,
-        });
       phase("gate start");
-
-      const up = await devcontainer(["up", "--workspace-folder", ws]);
-      outputs.push(up.stdout, up.stderr);
-      phase("devcontainer up");
-      const result = JSON.parse(up.stdout.trim().split("\n").pop() ?? "{}");
-      assert.equal(up.code, 0, `devcontainer up failed:\n${up.stderr.slice(-4000)}`);
-      assert.equal(result.outcome, "success", up.stdout);
-      assert.equal(result.remoteUser, "vscode");
-      assert.match(up.stdout + up.stderr, /deno 2\.9\.6 .*sha512 verified/);
-
-      // The remote user has the host user's uid (updateRemoteUserUID) and the mount is read-only.
-      const id = await exec(ws, "id -u; cat /proc/self/mountinfo");
-      assert.equal(id.code, 0, id.stderr);
-      assert.equal(id.stdout.split("\n")[0], String(user.uid));
-      const mount = findMount(id.stdout, "/run/gcp-gate");
-      assert.ok(mount, `no /run/gcp-gate in mountinfo:\n${id.stdout}`);
-      assert.match(mount.options, /^ro(,|$)/, `mount options ${mount.options}`);
-
-      // Nothing on the host serves 127.0.0.1:8173: what answers inside is the container's proxy.
-      await assert.rejects(Deno.connect({ hostname: "127.0.0.1", port: 8173 }));
-
-      const curl = await exec(
-        ws,
-        "curl -sf -H 'Metadata-Flavor: Google' http://127.0.0.1:8173/computeMetadata/v1/instance/service-accounts/default/token",
-      );
-      assert.equal(curl.code, 0, curl.stderr);
-      const devToken = JSON.parse(curl.stdout).access_token as string;
-      assert.ok(fake.issued().some((i) => i.token === devToken && i.email === DEV_SA));
-
-      const py = await exec(ws, "/usr/bin/python3 /workspaces/ws/python_metadata.py");
-      assert.equal(py.code, 0, py.stderr);
-      assert.match(py.stdout, new RegExp(`^token=${devToken}$`, "m"), "same token via google-auth");
-
-      const kube = await exec(ws, "gcp-kube-token");
-      assert.equal(kube.code, 0, kube.stderr);
-      const cred = JSON.parse(kube.stdout);
-      assert.equal(cred.kind, "ExecCredential");
-      assert.ok(fake.issued().some((i) => i.token === cred.status.token && i.email === DEV_SA));
-      phase("dev tokens");
-
-      // with-prod: a prod token after the human approves the queued request on the host.
-      const prodCmd =
-        `with-prod --reason e2e-devcontainer -- sh -c 'curl -sf -H "Metadata-Flavor: Google" "http://$GCE_METADATA_HOST/computeMetadata/v1/instance/service-accounts/default/token"'`;
-      const prod = devcontainer(["exec", "--workspace-folder", ws, "sh", "-c", prodCmd], 90_000);
-      let approved = false;
-      for (let i = 0; i < 200 && !approved; i++) {
-        const pending = await gateCmd(["pending"]);
-        const qid = /^(\S+) {2}\(waiting/m.exec(pending.stdout)?.[1];
-        if (qid) {
-          const ok = await gateCmd(["approve", qid, "--yes"]);
-          assert.equal(ok.code, 0, ok.stderr);
-          approved = true;
-        } else await new Promise((r) => setTimeout(r, 150));
-      }
-      assert.ok(approved, "with-prod's request never reached the queue");
-      const p = await prod;
-      assert.equal(p.code, 0, p.stderr);
-      const prodToken = JSON.parse(p.stdout.trim().split("\n").pop()!).access_token as string;
-      assert.ok(fake.issued().some((i) => i.token === prodToken && i.email === PROD_SA));
-      phase("with-prod");
-
-      // The read-only mount stops a same-uid process from replacing the socket.
-      const mv = await exec(ws, "mv /run/gcp-gate/gate.sock /run/gcp-gate/x 2>&1; echo rc=$?");
-      assert.match(mv.stdout, /Read-only file system/);
-      assert.doesNotMatch(mv.stdout, /rc=0/);
-
-      // The host gate's audit log saw each grant.
-      const audit = Deno.readTextFileSync(`${u}/.local/state/gcp-gate/audit.log`);
-      assert.match(audit, /"endpoint":"\/token","level":"dev","result":"granted"/);
-      assert.match(audit, /"level":"prod","result":"granted".*"reason":"e2e-devcontainer"/);
-      assertNoSecrets(audit + gate.output() + outputs.join("\n"), fake, "gate, audit, CLI");
-
-      // Failure path: no socket mounted → `up` fails with the Feature's one line.
-      const bad = await devcontainer(["up", "--workspace-folder", wsNoSock]);
-      outputs.push(bad.stdout, bad.stderr);
-      phase("failure path");
-      assert.notEqual(bad.code, 0, "devcontainer up without the socket must fail");
-      assert.match(
-        bad.stdout + bad.stderr,
-        /gcp-gate-start: no gate socket at \/run\/gcp-gate\/gate\.sock/,
-      );
+      await up(c);
+      await checkUserAndMount(c);
+      await checkDevTokens(c);
+      await checkWithProd(c);
+      await checkSocketAndAudit(c, gate.output());
+      await checkFailurePath(c);
     } finally {
-      for (const folder of [ws, wsNoSock]) {
-        const ids = await d.docker([
-          "ps",
-          "-aq",
-          "--filter",
-          `label=devcontainer.local_folder=${folder}`,
-        ]);
-        const list = ids.stdout.split("\n").filter((l) => l);
-        if (list.length) await d.docker(["rm", "-f", ...list]);
-      }
-      // Images the CLI built for these temp workspaces; the base and test images stay cached.
-      const vsc = await d.docker([
-        "images",
-        "--format",
-        "{{.Repository}}:{{.Tag}}",
-        "--filter",
-        "reference=vsc-*",
-      ]);
-      const tags = vsc.stdout.split("\n").filter((l) => l);
-      if (tags.length) await d.docker(["rmi", "-f", ...tags]);
-      await d.docker(["image", "prune", "-f"]);
-      await d.stop();
+      await teardown(c);
+      await c.d.stop();
       await fake.close();
       await Deno.remove(dir, { recursive: true }).catch(() => {});
       lock?.close();
       phase("teardown");
+      const t = phases.map(([n, ms]) => `${n} ${(ms / 1000).toFixed(1)}s`).join(", ");
       console.log(
-        `devcontainer timing: ${
-          phases.map(([n, ms]) => `${n} ${(ms / 1000).toFixed(1)}s`).join(", ")
-        }; total ${((performance.now() - t0) / 1000).toFixed(1)}s`,
+        `devcontainer timing: ${t}; total ${((performance.now() - t0) / 1000).toFixed(1)}s`,
       );
     }
   },
