@@ -140,7 +140,11 @@ elif existing=$(command -v deno 2>/dev/null); then
 elif [ -z "$root" ] && command -v npm >/dev/null 2>&1; then
   echo "$prog: installing deno $deno_version with npm" >&2
   npm i -g "deno@$deno_version" >&2 || die "npm i -g deno@$deno_version failed; install Deno $deno_version yourself and set the denoPath option"
-  deno_link "$(npm root -g)/deno/deno"
+  # deno/deno is made by deno's postinstall; without it, the platform package has the binary.
+  for found in "$(npm root -g)/deno/deno" "$(npm root -g)"/deno/node_modules/@deno/*/deno; do
+    [ ! -x "$found" ] || break
+  done
+  deno_link "$found"
 else
   install_deno_from_registry "$deno_dir"
 fi
