@@ -176,6 +176,43 @@ for (const fetcher of ["curl", "wget"]) {
   });
 }
 
+const NODE = which("node");
+const NPM = which("npm");
+
+Deno.test({
+  name: `feature deno: with npm in the image, deno@2.9.6 goes into gcp-gate's own lib dir${
+    NODE && NPM ? "" : " (not run: node/npm missing)"
+  }`,
+  ignore: !NODE || !NPM,
+  fn: async () => {
+    await using dir = tempDir();
+    const tools = toolDir(dir.path, [...TOOLS, "node", "npm"]);
+    const cache = (await run(NPM!, ["config", "get", "cache"], {
+      env: { PATH: Deno.env.get("PATH") ?? "", HOME: Deno.env.get("HOME") ?? "/" },
+    })).stdout.trim();
+    const res = await install(dir.path, tools, {
+      // npm's cache on this machine (deno@2.9.6 is usually in it): no registry round trip.
+      npm_config_cache: cache,
+      npm_config_prefer_offline: "true",
+      ...(Deno.env.get("NODE_EXTRA_CA_CERTS")
+        ? { NODE_EXTRA_CA_CERTS: Deno.env.get("NODE_EXTRA_CA_CERTS")! }
+        : {}),
+    });
+    assert.equal(res.code, 0, res.stderr);
+    assert.match(res.stderr, /installing deno 2\.9\.6 with npm/);
+    assert.doesNotMatch(res.stderr, /downloading deno/);
+    const deno = `${dir.path}/${DENO_LINK}`;
+    const v = await run(deno, ["--version"], { env: baseEnv(dir.path) });
+    assert.match(v.stdout, /^deno 2\.9\.6 /);
+    // Nothing outside gcp-gate's lib dir: no global prefix, no bin link.
+    assert.equal(exists(`${dir.path}/root/usr/local/bin/deno`), false);
+    const lv = await run(`${dir.path}/root/usr/local/bin/gcp-metadata-proxy`, ["--version"], {
+      env: baseEnv(dir.path, { PATH: toolDir(`${dir.path}/launch`, ["sh", "readlink"]) }),
+    });
+    assert.equal(lv.code, 0, lv.stderr);
+  },
+});
+
 Deno.test("feature deno: a download that does not match the pinned SHA-512 is refused", async () => {
   await using dir = tempDir();
   await using reg = registry(() => new TextEncoder().encode("not deno"));

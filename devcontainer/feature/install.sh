@@ -11,7 +11,7 @@
 # first match wins:
 #   1. DENOPATH (option denoPath) or GCP_GATE_DENO: an existing deno to use;
 #   2. a deno already on PATH;
-#   3. npm, when the image has it: npm i -g deno@<version>;
+#   3. npm, when the image has it: npm i deno@<version> into <prefix>/lib/gcp-gate;
 #   4. otherwise the same binary package npm would fetch
 #      (@deno/linux-<arch>-glibc from NPMREGISTRY), downloaded with curl or
 #      wget and checked against the SHA-512 pinned below before it is used.
@@ -126,8 +126,8 @@ install_deno_from_registry() {
 libdir=$root$prefix/lib/gcp-gate
 # The launchers look for <pkg>/node_modules/deno/deno first (see scripts/build.ts).
 deno_dir=$libdir/node_modules/deno
-install -d -m 0755 "$deno_dir"
 deno_link() {
+  install -d -m 0755 "$deno_dir"
   ln -sf "$1" "$deno_dir/deno.tmp" && mv -f "$deno_dir/deno.tmp" "$deno_dir/deno"
 }
 if [ -n "$deno_path" ]; then
@@ -137,15 +137,21 @@ elif existing=$(command -v deno 2>/dev/null); then
   "$existing" --version 2>/dev/null | grep -q "^deno $deno_version " ||
     echo "$prog: warning: $("$existing" --version 2>/dev/null | head -n 1) at $existing; gcp-gate is tested with deno $deno_version" >&2
   deno_link "$existing"
-elif [ -z "$root" ] && command -v npm >/dev/null 2>&1; then
+elif command -v npm >/dev/null 2>&1; then
+  # Into gcp-gate's own lib dir, not -g: nothing global changes, and the
+  # launchers find it where they look first. npm checks the registry's integrity.
   echo "$prog: installing deno $deno_version with npm" >&2
-  npm i -g "deno@$deno_version" >&2 || die "npm i -g deno@$deno_version failed; install Deno $deno_version yourself and set the denoPath option"
+  set -- --prefix "$libdir" --no-save --no-package-lock --no-audit --no-fund
+  [ "$registry" = https://registry.npmjs.org ] || set -- "$@" --registry "$registry"
+  npm i "$@" "deno@$deno_version" >&2 ||
+    die "npm i deno@$deno_version failed; install Deno $deno_version yourself and set the denoPath option"
   # deno/deno is made by deno's postinstall; without it, the platform package has the binary.
-  for found in "$(npm root -g)/deno/deno" "$(npm root -g)"/deno/node_modules/@deno/*/deno; do
-    [ ! -x "$found" ] || break
-  done
-  deno_link "$found"
+  if [ ! -x "$deno_dir/deno" ]; then
+    for found in "$libdir"/node_modules/@deno/*/deno; do [ ! -x "$found" ] || break; done
+    deno_link "$found"
+  fi
 else
+  install -d -m 0755 "$deno_dir"
   install_deno_from_registry "$deno_dir"
 fi
 [ -x "$deno_dir/deno" ] || die "deno at $deno_dir/deno is not executable"
