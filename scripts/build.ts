@@ -245,8 +245,11 @@ function shQuote(s: string): string {
   return `'${s.replaceAll("'", `'"'"'`)}'`;
 }
 
-/** The POSIX sh launcher for a bundled role. */
-export function launcherScript(role: Role, denoPath: string): string {
+/**
+ * The POSIX sh launcher for a bundled role. `denoPath` (the builder's deno)
+ * is tried after the package's own; packages for other machines leave it out.
+ */
+export function launcherScript(role: Role, denoPath?: string): string {
   const b = PERMISSIONS[role];
   const templates = templatesFor(role);
   const head = [
@@ -258,9 +261,20 @@ export function launcherScript(role: Role, denoPath: string): string {
     "self=$0",
     'case $self in */*) ;; *) self=$(command -v -- "$self" || echo "./$self") ;; esac',
     '[ ! -L "$self" ] || self=$(readlink -f -- "$self")',
-    "lib=${self%/*}/../lib",
-    `deno=\${GCP_GATE_DENO:-${shQuote(denoPath)}}`,
-    `[ -x "$deno" ] || deno=$(command -v deno) || { echo "${role}: deno not found; install it with: npm i -g deno@2.9.6" >&2; exit 1; }`,
+    "pkg=${self%/*}/..",
+    "lib=$pkg/lib",
+    // Which Deno: GCP_GATE_DENO, else the package's own (npm puts its `deno`
+    // dependency in <pkg>/node_modules, or hoists it beside <pkg>; the Feature
+    // installs it where npm would; when npm skipped deno's postinstall the
+    // binary is only in its @deno/<platform> package), else the builder's,
+    // else PATH. The package's own comes before the builder's path: an
+    // installed package must not run whatever deno sits at the build
+    // machine's path. Globs, not forks: this runs on every kubectl call.
+    "deno=${GCP_GATE_DENO:-}",
+    `[ -n "$deno" ] || for deno in "$pkg/node_modules/deno/deno" "$pkg/../deno/deno" "$pkg"/node_modules/@deno/*/deno "$pkg"/../@deno/*/deno ${
+      denoPath === undefined ? "" : `${shQuote(denoPath)} `
+    }''; do [ ! -x "$deno" ] || break; done`,
+    `[ -n "$deno" ] && [ -x "$deno" ] || deno=$(command -v deno) || { echo "${role}: deno not found; install it with: npm i -g deno@${Deno.version.deno}" >&2; exit 1; }`,
     ...(b.prelude ?? []),
   ];
   if (!b.resolve) {
@@ -349,6 +363,21 @@ async function bundle(entry: string, out: string, commit: string, quiet: boolean
   Deno.renameSync(tmp, out);
 }
 
+/**
+ * Fills Deno's cache from ONE process before the parallel bundles start.
+ * On a cold cache, concurrent `deno bundle` calls race to copy esbuild into
+ * $DENO_DIR/dl (`failed to copy esbuild binary … No such file or directory`,
+ * about one cold build in three): `deno cache` fetches every npm package the
+ * entries import, then bundling resolve.ts alone installs esbuild.
+ */
+async function warmCache(roles: readonly Role[], commit: string, quiet: boolean): Promise<void> {
+  await run(
+    [Deno.execPath(), "cache", "--quiet", ...roles.map((r) => PERMISSIONS[r].entry)],
+    quiet,
+  );
+  await bundle("scripts/resolve.ts", "dist/lib/resolve.js", commit, quiet);
+}
+
 async function main(): Promise<void> {
   const args = new Set(Deno.args);
   if (args.has("--markdown")) {
@@ -376,10 +405,10 @@ async function main(): Promise<void> {
     if (!ok) say(`build: ${r}: skipped (${PERMISSIONS[r].entry} does not exist yet)`);
     return ok;
   });
-  await Promise.all([
-    bundle("scripts/resolve.ts", "dist/lib/resolve.js", commit, quiet),
-    ...roles.map((r) => bundle(PERMISSIONS[r].entry, `dist/lib/${r}.js`, commit, quiet)),
-  ]);
+  await warmCache(roles, commit, quiet);
+  await Promise.all(
+    roles.map((r) => bundle(PERMISSIONS[r].entry, `dist/lib/${r}.js`, commit, quiet)),
+  );
   for (const role of roles) {
     const bin = `dist/bin/${role}`;
     if (denort) {

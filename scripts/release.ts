@@ -17,6 +17,10 @@
  *   its flags in at compile time, and baking one user's socket path or
  *   endpoints into a download would be wrong for everyone else. Those
  *   roles ship in the bundled form. `${VAR:-default}` scopes bake the default.
+ * - `gcp-gate-<version>.tgz`: an npm package (`npm pack`): `npm i -g
+ *   ./gcp-gate-<version>.tgz` puts the five launchers on PATH; it depends on
+ *   the exact Deno version from npm, and its launchers run the package's own
+ *   Deno (never the build machine's path). See scripts/npm_package.ts.
  * - `SHA256SUMS` over everything above (`sha256sum -c SHA256SUMS`).
  *
  * `deno compile` needs `denort` for each target, which is downloaded from
@@ -27,7 +31,8 @@
  * `--feature` writes the feature folder with its payload to
  * .devcontainer/gcp-gate-feature/ (the example devcontainer.json uses it).
  */
-import { exists, PERMISSIONS, templatesFor } from "./build.ts";
+import { exists, launcherScript, PERMISSIONS, templatesFor } from "./build.ts";
+import { writeNpmPackage } from "./npm_package.ts";
 import type { Role } from "../shared/config.ts";
 import { VERSION } from "../shared/version.ts";
 
@@ -126,7 +131,10 @@ export function writeFeatureDir(dir: string): void {
   copy(`${ROOT}/dist/lib/resolve.js`, `${dir}/payload/lib/resolve.js`, 0o644);
   for (const role of CONTAINER_ROLES) {
     copy(`${ROOT}/dist/lib/${role}.js`, `${dir}/payload/lib/${role}.js`, 0o644);
-    copy(`${ROOT}/dist/bin/${role}`, `${dir}/payload/bin/${role}`, 0o755);
+    // Launchers without the build machine's deno path: in a container the
+    // Feature's own Deno (lib/gcp-gate/node_modules/deno/deno) is the one to run.
+    Deno.writeTextFileSync(`${dir}/payload/bin/${role}`, launcherScript(role), { mode: 0o755 });
+    Deno.chmodSync(`${dir}/payload/bin/${role}`, 0o755);
   }
 }
 
@@ -224,6 +232,8 @@ async function release(a: ReleaseArgs): Promise<void> {
     const feature = `devcontainer-feature-gcp-gate-${VERSION}.tgz`;
     await run("tar", ["-czf", `${a.out}/${feature}`, "-C", `${stage}/feature`, "."]);
     console.error(`release: ${feature}`);
+    const npm = await writeNpmPackage({ root: ROOT, stage: `${stage}/npm`, out: a.out });
+    console.error(`release: ${npm}`);
   } finally {
     Deno.removeSync(stage, { recursive: true });
   }

@@ -51,7 +51,17 @@ Deno.test("feature: devcontainer-feature.json declares options, env and the star
   const f = JSON.parse(Deno.readTextFileSync(`${FEATURE}/devcontainer-feature.json`));
   assert.equal(f.id, "gcp-gate");
   assert.equal(f.version, VERSION);
-  assert.deepEqual(Object.keys(f.options).sort(), ["port", "projectId", "socketPath"]);
+  assert.deepEqual(Object.keys(f.options).sort(), [
+    "denoPath",
+    "npmRegistry",
+    "port",
+    "projectId",
+    "socketPath",
+  ]);
+  // `installsAfter` naming a registry Feature makes `devcontainer up` fetch its
+  // metadata even when that Feature is unused: offline/proxied builds fail.
+  assert.equal(f.installsAfter, undefined);
+  assert.equal(f.dependsOn, undefined);
   for (const k of ["GCE_METADATA_HOST", "GCE_METADATA_IP", "GCE_METADATA_ROOT"]) {
     // No scheme: Go's compute/metadata breaks on one.
     assert.equal(f.containerEnv[k], `127.0.0.1:${f.options.port.default}`);
@@ -220,4 +230,26 @@ Deno.test("feature: gcp-gate-start gives up after its timeout with one clear lin
     /no gate socket at .*\/never\/gate\.sock after 1s; start gcp-gate on the host/,
   );
   assert.equal(res.stderr.trim().split("\n").length, 1);
+});
+
+Deno.test("feature: the example devcontainer.json and the README mount the socket dir read-only (string form)", () => {
+  const jsonc = Deno.readTextFileSync(`${ROOT}/.devcontainer/devcontainer.json`);
+  const example = JSON.parse(jsonc.split("\n").filter((l) => !/^\s*\/\//.test(l)).join("\n"));
+  // The Dev Containers CLI drops `readonly` from the object form: only strings.
+  assert.ok(Array.isArray(example.mounts) && example.mounts.length > 0);
+  for (const m of example.mounts) assert.equal(typeof m, "string", JSON.stringify(m));
+  const gate = example.mounts.filter((m: string) => m.includes("target=/run/gcp-gate"));
+  assert.equal(gate.length, 1);
+  assert.match(gate[0], /^type=bind,source=[^,]+\/gcp-gate,target=\/run\/gcp-gate,readonly$/);
+  // No registry Feature: the example builds where ghcr.io is unreachable.
+  assert.deepEqual(Object.keys(example.features), ["./gcp-gate-feature"]);
+  const readme = Deno.readTextFileSync(`${ROOT}/README.md`);
+  assert.match(
+    readme,
+    /"type=bind,source=\$\{localEnv:XDG_RUNTIME_DIR\}\/gcp-gate,target=\/run\/gcp-gate,readonly"/,
+  );
+  assert.doesNotMatch(
+    readme,
+    /\{ "type": "bind", "source": "\$\{localEnv:XDG_RUNTIME_DIR\}\/gcp-gate"/,
+  );
 });

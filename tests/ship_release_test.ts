@@ -72,11 +72,12 @@ Deno.test({
     assert.equal(res.code, 0, res.stderr);
     const bundled = `gcp-gate-${VERSION}-bundled.tar.gz`;
     const feature = `devcontainer-feature-gcp-gate-${VERSION}.tgz`;
+    const npm = `gcp-gate-${VERSION}.tgz`;
     const names = [...Deno.readDirSync(out)].map((e) => e.name).sort();
-    assert.deepEqual(names, ["SHA256SUMS", feature, bundled].sort());
+    assert.deepEqual(names, ["SHA256SUMS", feature, bundled, npm].sort());
     const sums = await run("sha256sum", ["-c", "SHA256SUMS"], { cwd: out, command: "sha256sum" });
     assert.equal(sums.code, 0, sums.stdout + sums.stderr);
-    assert.equal(sums.stdout.trim().split("\n").length, 2);
+    assert.equal(sums.stdout.trim().split("\n").length, 3);
 
     const list = async (archive: string): Promise<string[]> => {
       const r = await run("tar", ["-tzf", `${out}/${archive}`], { command: "tar" });
