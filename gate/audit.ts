@@ -8,7 +8,16 @@
 import type { Logger } from "../shared/log.ts";
 import { redactValue } from "../shared/redact.ts";
 
-export type AuditResult = "granted" | "denied" | "error" | "rate_limited" | "revoked" | "refused";
+export type AuditResult =
+  | "granted"
+  | "denied"
+  | "error"
+  | "rate_limited"
+  | "revoked"
+  | "refused"
+  | "waiting"
+  | "withdrawn"
+  | "ended";
 
 /** One decision. Never a token: only facts about it. */
 export interface AuditEntry {
@@ -28,6 +37,10 @@ export interface AuditEntry {
   /** The code with-prod printed for the human to match (not a secret). */
   readonly approval_code?: string | undefined;
   readonly approval?: string | undefined;
+  /** The Privileged Access Manager grant a prod session uses (full resource name). */
+  readonly grant?: string | undefined;
+  /** The grant's state, on lines about the grant itself. */
+  readonly grant_state?: string | undefined;
   /** A caller with-prod's proxy refused (result "refused"): its pid, command and why. */
   readonly caller_pid?: number | null | undefined;
   readonly caller_command?: string | null | undefined;

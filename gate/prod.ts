@@ -9,12 +9,15 @@
  */
 import type { RefusalReport, SessionResponse } from "../shared/protocol.ts";
 import { GateError, isGateError } from "../shared/errors.ts";
+import type { Logger } from "../shared/log.ts";
 import { sanitizeMessage } from "../shared/redact.ts";
 import type { ApprovalDecision, ApprovalRequest, Approver } from "./approval/types.ts";
 import type { AuditEntry, AuditLog } from "./audit.ts";
 import type { GoogleApi, MintedToken } from "./google_api.ts";
 import type { IdentityService } from "./identity.ts";
+import type { ProdAccessHandle, ProdAccessProvider, ReleaseReason } from "./pam/provider.ts";
 import type { ParsedProdRequest } from "./prod_request.ts";
+import { requestReasonFor } from "./request_reason.ts";
 import type { Session, SessionStore } from "./sessions.ts";
 import { createSingleFlight } from "./single_flight.ts";
 import { type IssuedToken, needsRefresh } from "./tokens.ts";
@@ -35,6 +38,21 @@ export interface ProdDeps {
   now?: () => number;
   /** Short random id shown to the human (and to `gcp-gate approve <id>`). */
   approvalId?: () => string;
+  /**
+   * Where prod access comes from after an approval (a PAM grant); absent:
+   * straight from the engineer's ADC or `prod_service_account`.
+   */
+  provider?: ProdAccessProvider | undefined;
+  /** `require_reason`: refuse sessions without a reason before anyone is asked. */
+  requireReason?: boolean;
+  log?: Logger;
+}
+
+/** What a session holds besides the store's record: its request reason and access handle. */
+interface SessionExtra {
+  readonly reason: string;
+  readonly handle: ProdAccessHandle | undefined;
+  readonly timer: ReturnType<typeof setTimeout>;
 }
 
 export interface ProdTokenAsk {
@@ -57,6 +75,8 @@ export interface ProdService {
   ): Promise<MintedToken>;
   /** Forgets cached prod tokens (re-login). */
   reset(): void;
+  /** Ends what sessions hold upstream (PAM grants), within `timeoutMs` (gate shutdown). */
+  close(timeoutMs: number): Promise<void>;
 }
 
 function randomApprovalId(): string {
@@ -77,6 +97,23 @@ export function createProdService(deps: ProdDeps): ProdService {
   // Refusal lines per session: the reporter runs in the container, so it must
   // not be able to grow the host's audit log without bound.
   const refusals = new Map<string, number>();
+  // Per session prefix (bounded like the store: an entry ends with its session).
+  const extras = new Map<string, SessionExtra>();
+  const releases = new Set<Promise<void>>();
+
+  /** Ends a session's extras; a provider handle is released in the background. */
+  function endExtra(prefix: string, why: ReleaseReason): void {
+    const x = extras.get(prefix);
+    if (!x) return;
+    extras.delete(prefix);
+    clearTimeout(x.timer);
+    if (x.handle && deps.provider) {
+      const p = deps.provider.release(x.handle, why).catch((err) =>
+        deps.log?.warn("releasing prod access failed", { error: String(err) })
+      ).finally(() => releases.delete(p));
+      releases.add(p);
+    }
+  }
 
   function response(s: Session): SessionResponse {
     return {
@@ -86,6 +123,7 @@ export function createProdService(deps: ProdDeps): ProdService {
       scopes: [...s.scopes],
       email: s.email,
       service_account: deps.prodServiceAccount ?? s.email,
+      request_reason: extras.get(s.prefix)?.reason,
     };
   }
 
@@ -144,7 +182,15 @@ export function createProdService(deps: ProdDeps): ProdService {
     signal: AbortSignal,
   ): Promise<ApprovalRequest> {
     const email = await deps.identity.email(signal);
-    return { id: approvalId(), email, kind, serviceAccount: deps.prodServiceAccount, ...parts };
+    const grants = deps.provider ? { grants: await deps.provider.describe(signal) } : {};
+    return {
+      id: approvalId(),
+      email,
+      kind,
+      serviceAccount: deps.prodServiceAccount,
+      ...grants,
+      ...parts,
+    };
   }
 
   /** Mints (or reuses) a prod token for `key`, dying no later than `notAfter`. */
@@ -153,19 +199,30 @@ export function createProdService(deps: ProdDeps): ProdService {
     scopes: readonly string[],
     lifetimeSeconds: number,
     signal: AbortSignal,
+    x?: { reason: string; handle: ProdAccessHandle | undefined },
   ): Promise<IssuedToken> {
     const sa = deps.prodServiceAccount;
+    const provider = deps.provider;
+    const viaProvider = x?.handle && provider
+      ? (h: ProdAccessHandle) => () =>
+        provider.token(h, { scopes, lifetimeSeconds, requestReason: x.reason })
+      : undefined;
     if (!sa) {
       // The engineer's own token: its life is Google's, not the session's.
-      const t = await deps.source();
+      const t = viaProvider ? await viaProvider(x!.handle!)() : await deps.source();
       return { ...t, issuedAt: now() };
     }
     const hit = cache.get(key);
     if (hit && !needsRefresh(hit, now())) return hit;
     return await flight.run(key, async () => {
       const issuedAt = now();
-      const src = await deps.source();
-      const t = await deps.api.generateAccessToken(src.token, sa, scopes, lifetimeSeconds);
+      const t = viaProvider ? await viaProvider(x!.handle!)() : await deps.api.generateAccessToken(
+        (await deps.source()).token,
+        sa,
+        scopes,
+        lifetimeSeconds,
+        { requestReason: x?.reason },
+      );
       const issued = { ...t, issuedAt };
       cache.set(key, issued);
       return issued;
@@ -191,6 +248,13 @@ export function createProdService(deps: ProdDeps): ProdService {
 
   return {
     async openSession(req, signal) {
+      if (deps.requireReason && req.reason === undefined) {
+        // Before anyone is asked: a dialog for a request that must fail wastes an approval.
+        throw new GateError(
+          "bad_request",
+          "a reason is required for prod access (require_reason): run with-prod --reason '<why>' -- <command>",
+        );
+      }
       const ask = await approvalRequest("session", {
         project: req.project,
         scopes: req.scopes,
@@ -223,12 +287,47 @@ export function createProdService(deps: ProdDeps): ProdService {
         });
         throw err;
       }
+      const reason = requestReasonFor(ask.id, req.reason);
+      let handle: ProdAccessHandle | undefined;
+      if (deps.provider) {
+        try {
+          handle = await deps.provider.acquire({
+            approvalId: ask.id,
+            email: ask.email,
+            reason: req.reason,
+            code: req.code,
+            command: req.command,
+            requestReason: reason,
+            signal,
+            onProgress: (m) => deps.log?.info(m, { approval_id: ask.id }),
+          });
+        } catch (err) {
+          deps.sessions.revoke(s.id);
+          deps.audit.record({
+            endpoint: "/session",
+            level: "prod",
+            result: isGateError(err, "denied") ? "denied" : "error",
+            ...askedFields(ask),
+            approval: `${decision.method}: ${sanitizeMessage(decision.detail, 200)}`,
+            error: signal.aborted
+              ? "the request ended before the grant was active"
+              : errorText(err),
+            code: err instanceof GateError ? err.code : "internal",
+          });
+          throw err;
+        }
+      }
+      // An expired session ends its upstream access too (not only a revoked one).
+      const timer = setTimeout(() => endExtra(s.prefix, "expired"), s.expiresAt - now());
+      Deno.unrefTimer(timer);
+      extras.set(s.prefix, { reason, handle, timer });
       deps.audit.record({
         endpoint: "/session",
         level: "prod",
         result: "granted",
         ...askedFields(ask),
         session: s.prefix,
+        grant: handle?.label,
         approval: `${decision.method}: ${sanitizeMessage(decision.detail, 200)}`,
       });
       return response(s);
@@ -254,7 +353,9 @@ export function createProdService(deps: ProdDeps): ProdService {
         scopes: s.scopes,
         project: s.project,
         session: s.prefix,
+        grant: extras.get(s.prefix)?.handle?.label,
       });
+      endExtra(s.prefix, "revoked");
     },
     recordRefusal(id, report) {
       const s = session(id);
@@ -299,11 +400,12 @@ export function createProdService(deps: ProdDeps): ProdService {
         ttl_seconds: lifetime,
         project: s.project,
         session: s.prefix,
+        grant: extras.get(s.prefix)?.handle?.label,
       };
       try {
         const key = `${s.prefix}|${[...scopes].sort().join(" ")}|${ask.ttlSeconds ?? "-"}`;
         const before = cache.get(key);
-        const t = await mint(key, scopes, lifetime, signal);
+        const t = await mint(key, scopes, lifetime, signal, extras.get(s.prefix));
         if (before === t) deps.audit.countHit("/token?session", "prod");
         else deps.audit.record(base);
         return t;
@@ -318,6 +420,15 @@ export function createProdService(deps: ProdDeps): ProdService {
       }
     },
     async oneOffToken(req, signal) {
+      if (deps.provider || deps.requireReason) {
+        // A one-off token has no session to hold a grant, nor a reason field.
+        throw new GateError(
+          "forbidden",
+          `one-off prod tokens are off when ${
+            deps.provider ? "pam_entitlement" : "require_reason"
+          } is set; use with-prod (a prod session) instead`,
+        );
+      }
       const ask = await approvalRequest("token", {
         project: undefined,
         scopes: req.scopes,
@@ -335,7 +446,10 @@ export function createProdService(deps: ProdDeps): ProdService {
         approval: `${decision.method}: ${sanitizeMessage(decision.detail, 200)}`,
       };
       try {
-        const t = await mint(`once-${ask.id}|`, req.scopes, req.ttlSeconds, signal);
+        const t = await mint(`once-${ask.id}|`, req.scopes, req.ttlSeconds, signal, {
+          reason: requestReasonFor(ask.id, undefined),
+          handle: undefined,
+        });
         cache.delete(`once-${ask.id}|`);
         deps.audit.record(base);
         return t;
@@ -346,6 +460,13 @@ export function createProdService(deps: ProdDeps): ProdService {
     },
     reset() {
       cache.clear();
+    },
+    async close(timeoutMs) {
+      for (const prefix of [...extras.keys()]) endExtra(prefix, "shutdown");
+      const bounded = (p: Promise<unknown>) =>
+        Promise.race([p, new Promise((r) => setTimeout(r, timeoutMs))]);
+      await bounded(Promise.all([...releases]));
+      if (deps.provider) await bounded(deps.provider.close(timeoutMs));
     },
   };
 }

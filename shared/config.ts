@@ -24,7 +24,7 @@ export const ROLE_NAMES: readonly Role[] = [
   "gcp-kube-setup",
 ];
 
-type Kind = "string" | "int" | "path" | "url" | "email" | "enum" | "list";
+type Kind = "string" | "int" | "path" | "url" | "email" | "enum" | "list" | "bool";
 
 /** Reads one environment variable; undefined when unset. */
 export type EnvReader = (name: string) => string | undefined;
@@ -36,7 +36,7 @@ interface KeySpec {
   readonly min?: number;
   readonly max?: number;
   readonly values?: readonly string[];
-  readonly default?: string | number | ((env: EnvReader) => string | undefined);
+  readonly default?: string | number | boolean | ((env: EnvReader) => string | undefined);
 }
 
 const GATE: Role = "gcp-gate";
@@ -72,6 +72,42 @@ export const CONFIG_SCHEMA = {
     kind: "email",
     help: "service account impersonated for prod tokens (default: the engineer's own ADC)",
     roles: [GATE],
+  },
+  pam_entitlement: {
+    kind: "string",
+    help:
+      "Privileged Access Manager entitlement granted for each prod session: a full name (projects|folders|organizations/<id>/locations/<loc>/entitlements/<id>) or a short id in project_id and pam_location (docs/pam.md)",
+    roles: [GATE],
+  },
+  pam_location: {
+    kind: "string",
+    help: "location of a pam_entitlement given as a short id",
+    roles: [GATE],
+    default: "global",
+  },
+  pam_grant_duration_seconds: {
+    kind: "int",
+    help:
+      "duration asked for each PAM grant (the entitlement's maximum caps it; withdrawn earlier when the session ends)",
+    roles: [GATE],
+    min: 300,
+    max: 604800,
+    default: 3600,
+  },
+  pam_wait_seconds: {
+    kind: "int",
+    help:
+      "longest wait for a PAM grant to become active (a teammate's approval, activation) before the prod request fails",
+    roles: [GATE],
+    min: 10,
+    max: 3000,
+    default: 900,
+  },
+  require_reason: {
+    kind: "bool",
+    help: "refuse prod requests without a reason (with-prod --reason), before any dialog",
+    roles: [GATE],
+    default: false,
   },
   socket_path: {
     kind: "path",
@@ -245,6 +281,12 @@ export const CONFIG_SCHEMA = {
     roles: [GATE],
     default: "https://sts.googleapis.com",
   },
+  "endpoints.privilegedaccessmanager": {
+    kind: "url",
+    help: "Privileged Access Manager API base URL (used only with pam_entitlement)",
+    roles: [GATE],
+    default: "https://privilegedaccessmanager.googleapis.com",
+  },
   log_level: {
     kind: "enum",
     help: "debug, info, warn or error",
@@ -270,6 +312,7 @@ export interface Endpoints {
   readonly iamcredentials: string;
   readonly cloudresourcemanager: string;
   readonly sts: string;
+  readonly privilegedaccessmanager: string;
 }
 
 export type ApprovalMethod = "dialog" | "terminal" | "queue";
@@ -284,6 +327,11 @@ export interface Config {
   readonly project_id: string | undefined;
   readonly service_account: string | undefined;
   readonly prod_service_account: string | undefined;
+  readonly pam_entitlement: string | undefined;
+  readonly pam_location: string;
+  readonly pam_grant_duration_seconds: number;
+  readonly pam_wait_seconds: number;
+  readonly require_reason: boolean;
   readonly socket_path: string;
   readonly admin_socket_path: string;
   readonly port: number;
@@ -422,6 +470,8 @@ function describeKind(spec: KeySpec): string {
       return "an http(s) URL";
     case "email":
       return "a service account email";
+    case "bool":
+      return "true or false";
     default:
       return "a non-empty string";
   }
@@ -433,7 +483,7 @@ function validate(
   where: string,
   env: EnvReader,
   cwd: () => string,
-): string | number | string[] {
+): string | number | boolean | string[] {
   const spec: KeySpec = CONFIG_SCHEMA[key];
   const bad = (): never => {
     throw new GateError(
@@ -451,6 +501,13 @@ function validate(
       bad();
     }
     return n;
+  }
+  if (spec.kind === "bool") {
+    if (typeof raw === "boolean") return raw;
+    const v = typeof raw === "string" ? raw.trim().toLowerCase() : "";
+    if (v === "true" || v === "1") return true;
+    if (v === "false" || v === "0") return false;
+    return bad();
   }
   if (typeof raw !== "string") return bad();
   const value = raw.trim();
@@ -651,6 +708,7 @@ export function loadInvocation(
     iamcredentials: out["endpoints.iamcredentials"] as string,
     cloudresourcemanager: out["endpoints.cloudresourcemanager"] as string,
     sts: out["endpoints.sts"] as string,
+    privilegedaccessmanager: out["endpoints.privilegedaccessmanager"] as string,
   });
   const credentialsFile = out.credentials_file as string | undefined;
   const config: Config = Object.freeze({
@@ -660,6 +718,11 @@ export function loadInvocation(
     project_id: out.project_id as string | undefined,
     service_account: out.service_account as string | undefined,
     prod_service_account: out.prod_service_account as string | undefined,
+    pam_entitlement: out.pam_entitlement as string | undefined,
+    pam_location: out.pam_location as string,
+    pam_grant_duration_seconds: out.pam_grant_duration_seconds as number,
+    pam_wait_seconds: out.pam_wait_seconds as number,
+    require_reason: out.require_reason as boolean,
     socket_path: out.socket_path as string,
     admin_socket_path: out.admin_socket_path as string,
     port: out.port as number,

@@ -22,6 +22,7 @@ export type ErrorCode =
   | "forbidden"
   | "unsafe_path"
   | "already_running"
+  | "grant_ended"
   | "internal";
 
 const DEFAULT_STATUS: Readonly<Record<ErrorCode, number>> = Object.freeze({
@@ -44,6 +45,7 @@ const DEFAULT_STATUS: Readonly<Record<ErrorCode, number>> = Object.freeze({
   forbidden: 403,
   unsafe_path: 500,
   already_running: 500,
+  grant_ended: 403,
   internal: 500,
 });
 

@@ -90,6 +90,11 @@ export interface SessionResponse {
   email: string;
   /** The account the session's tokens belong to (`prod_service_account`, else the engineer). */
   service_account: string;
+  /**
+   * The request reason for this session's Google calls (names the approval
+   * id the gate's audit log holds); with-prod passes it to gcloud & co.
+   */
+  request_reason?: string | undefined;
 }
 
 /**

@@ -47,6 +47,7 @@ export function requestTitle(req: ApprovalRequest): string {
 /** The line that says whose credentials an approval hands out. */
 export function grantsLine(req: ApprovalRequest): string {
   const clean = (x: string): string => stripUnsafeChars(x);
+  if (req.grants !== undefined) return `Grants:    ${clean(req.grants)}`;
   return req.serviceAccount === undefined
     ? `Grants:    YOUR OWN credentials (${
       clean(req.email)
@@ -72,7 +73,9 @@ export function requestSummary(req: ApprovalRequest): string {
   const scopes =
     req.scopes.map((x) => clean(x.startsWith(SCOPE_PREFIX) ? x.slice(SCOPE_PREFIX.length) : x))
       .join(",") || "none";
-  const grant = req.serviceAccount === undefined
+  const grant = req.grants !== undefined
+    ? `PAM grant, ${formatDuration(req.ttlSeconds)} session`
+    : req.serviceAccount === undefined
     ? "YOUR OWN credentials (all your permissions)"
     : `scopes ${scopes}, ${formatDuration(req.ttlSeconds)}`;
   const line = `project ${clean(req.project ?? "(not given)")}, ${grant}, code ${

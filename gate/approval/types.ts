@@ -32,6 +32,11 @@ export interface ApprovalRequest {
    * and lifetime asked for. Every method says which.
    */
   readonly serviceAccount?: string | undefined;
+  /**
+   * What an approval grants when it is not plain credentials (a Privileged
+   * Access Manager grant: entitlement, roles, duration); shown as "Grants:".
+   */
+  readonly grants?: string | undefined;
 }
 
 export type ApprovalMethod = "dialog" | "terminal" | "queue" | "none";

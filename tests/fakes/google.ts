@@ -7,11 +7,13 @@
  *   iamcredentials       <base>/iam      POST /v1/projects/-/serviceAccounts/<sa>:generateAccessToken|generateIdToken
  *   cloudresourcemanager <base>/crm      GET /v3/projects/<id>
  *   sts                  <base>/sts      POST /v1/token
+ *   privilegedaccessmanager <base>/pam   v1 entitlements and grants (tests/fakes/google_pam.ts)
  *
  * It records every request and can inject faults (status, body, delay).
  * Every token it issues starts with {@linkcode FAKE_TOKEN_PREFIX} so tests can
  * scan whole logs for leaks.
  */
+import { createFakePam, type FakePam, type FakePamOptions } from "./google_pam.ts";
 
 export const FAKE_TOKEN_PREFIX = "ya29.FAKE";
 export const FAKE_REFRESH_TOKEN = "1//FAKE-refresh-token-0123456789abcdef";
@@ -62,6 +64,8 @@ export interface FakeGoogle extends AsyncDisposable {
   restoreRefreshToken(): void;
   /** An `authorized_user` ADC JSON pointing at this fake. */
   adcJson(): string;
+  /** Privileged Access Manager: grants, the approver, states. */
+  readonly pam: FakePam;
   /** `[endpoints]` TOML table pointing at this fake. */
   endpointsToml(): string;
   endpoints(): {
@@ -69,6 +73,7 @@ export interface FakeGoogle extends AsyncDisposable {
     iamcredentials: string;
     cloudresourcemanager: string;
     sts: string;
+    privilegedaccessmanager: string;
   };
   close(): Promise<void>;
 }
@@ -80,6 +85,7 @@ export interface FakeGoogleOptions {
   /** Seconds issued tokens live (default 3599 / asked lifetime). */
   adcTokenSeconds?: number;
   port?: number;
+  pam?: FakePamOptions;
 }
 
 function b64url(s: string): string {
@@ -110,6 +116,7 @@ export function startFakeGoogle(options: FakeGoogleOptions = {}): Promise<FakeGo
   const faults: (Fault & { left: number })[] = [];
   const tokens = new Map<string, IssuedToken>();
   let refreshValid = true;
+  const pam = createFakePam(options.pam);
   let counter = 0;
 
   function issue(
@@ -278,6 +285,7 @@ export function startFakeGoogle(options: FakeGoogleOptions = {}): Promise<FakeGo
         displayName: id,
       });
     }
+    if (p.startsWith("/pam/")) return pam.route(req, url, body, bearer(req)?.email);
     return googleError(404, `fake google: no route for ${req.method} ${p}`);
   }
 
@@ -321,6 +329,7 @@ export function startFakeGoogle(options: FakeGoogleOptions = {}): Promise<FakeGo
             iamcredentials: `${base}/iam`,
             cloudresourcemanager: `${base}/crm`,
             sts: `${base}/sts`,
+            privilegedaccessmanager: `${base}/pam`,
           });
           const close = async () => {
             ac.abort();
@@ -345,9 +354,10 @@ export function startFakeGoogle(options: FakeGoogleOptions = {}): Promise<FakeGo
                 refresh_token: FAKE_REFRESH_TOKEN,
               }),
             endpoints,
+            pam,
             endpointsToml: () => {
               const e = endpoints();
-              return `[endpoints]\noauth2 = "${e.oauth2}"\niamcredentials = "${e.iamcredentials}"\ncloudresourcemanager = "${e.cloudresourcemanager}"\nsts = "${e.sts}"\n`;
+              return `[endpoints]\noauth2 = "${e.oauth2}"\niamcredentials = "${e.iamcredentials}"\ncloudresourcemanager = "${e.cloudresourcemanager}"\nsts = "${e.sts}"\nprivilegedaccessmanager = "${e.privilegedaccessmanager}"\n`;
             },
             close,
             [Symbol.asyncDispose]: close,
