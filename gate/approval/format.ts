@@ -112,7 +112,9 @@ export function describeRequest(req: ApprovalRequest, options: DescribeOptions =
     own
       ? `Scopes:    ${scopes} (asked; NOT applied to your own credentials)`
       : `Scopes:    ${scopes}`,
-    own
+    own && req.grants !== undefined
+      ? `Lifetime:  ${lifetime} (the session; the grant's roles are withdrawn when it ends)`
+      : own
       ? `Lifetime:  ${lifetime} (the session; each token of yours lives ~1 h, revoking cannot shorten it)`
       : `Lifetime:  ${lifetime}`,
     `Reason:    ${
