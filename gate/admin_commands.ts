@@ -66,6 +66,7 @@ function toRequest(p: PendingView): ApprovalRequest {
     // reading) the engineer's own credentials.
     code: p.code ?? undefined,
     serviceAccount: p.service_account ?? undefined,
+    grants: p.grants ?? undefined,
   };
 }
 

@@ -38,6 +38,9 @@ async function until<T>(what: string, f: () => T | undefined, ms = 10_000): Prom
   }
 }
 
+/** What `gcp-gate pending` showed last. */
+let lastPending = "";
+
 /** Approves the next queued request with the real `gcp-gate approve`. */
 async function approveQueued(stack: Stack): Promise<string> {
   let id: string | undefined;
@@ -46,6 +49,7 @@ async function approveQueued(stack: Stack): Promise<string> {
     const res = await run("gcp-gate", ["--config", stack.configPath, "pending"], {
       env: stack.clientEnv,
     });
+    lastPending = res.stdout;
     id = /^([0-9a-f]{8})\s/m.exec(res.stdout)?.[1];
     if (id === undefined) await new Promise((r) => setTimeout(r, 100));
   }
@@ -83,6 +87,11 @@ Deno.test("pam: grant created → active → tokens → withdrawn when the sessi
   });
   const gate = createGateClient({ socketPath: stack.socketPath, timeoutMs: 30_000 });
   const { session, approvalId } = await openSession(stack, gate);
+  // `pending` (like the dialog and the prompt) says what will be granted.
+  assert.match(
+    lastPending,
+    /Grants: +a Privileged Access Manager grant of projects\/demo-project\/locations\/global\/entitlements\/prod-access \(roles: roles\/run\.admin\) for 1 h, withdrawn when the session ends; tokens of prod@/,
+  );
   const [grant] = stack.fake.pam.grants();
   assert.ok(grant, "one grant was created");
   assert.equal(grant.entitlement, DEFAULT_ENTITLEMENT, "short id resolved with project_id");
