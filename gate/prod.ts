@@ -255,10 +255,12 @@ export function createProdService(deps: ProdDeps): ProdService {
           "a reason is required for prod access (require_reason): run with-prod --reason '<why>' -- <command>",
         );
       }
+      // A session cannot outlive the grant it is for: ask the human for what it really gets.
+      const ttlSeconds = Math.min(req.ttlSeconds, deps.provider?.maxSessionSeconds ?? Infinity);
       const ask = await approvalRequest("session", {
         project: req.project,
         scopes: req.scopes,
-        ttlSeconds: req.ttlSeconds,
+        ttlSeconds: ttlSeconds,
         reason: req.reason,
         command: req.command,
         notes: req.notes,
@@ -272,7 +274,7 @@ export function createProdService(deps: ProdDeps): ProdService {
           project: req.project,
           scopes: req.scopes,
           command: req.command,
-        }, req.ttlSeconds);
+        }, ttlSeconds);
       } catch (err) {
         // Approved, yet refused (too many open sessions): the audit must say
         // so, or the log shows a human's approval that led nowhere.
@@ -463,10 +465,16 @@ export function createProdService(deps: ProdDeps): ProdService {
     },
     async close(timeoutMs) {
       for (const prefix of [...extras.keys()]) endExtra(prefix, "shutdown");
-      const bounded = (p: Promise<unknown>) =>
-        Promise.race([p, new Promise((r) => setTimeout(r, timeoutMs))]);
-      await bounded(Promise.all([...releases]));
-      if (deps.provider) await bounded(deps.provider.close(timeoutMs));
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const late = new Promise((r) => (timer = setTimeout(r, timeoutMs)));
+      try {
+        await Promise.race([
+          Promise.all([...releases, deps.provider?.close(timeoutMs)]),
+          late,
+        ]);
+      } finally {
+        clearTimeout(timer);
+      }
     },
   };
 }

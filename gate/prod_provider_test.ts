@@ -42,6 +42,7 @@ function fakeProvider(fail?: GateError) {
   const contexts: ProdAccessContext[] = [];
   const asks: ProdTokenAsk[] = [];
   const provider: ProdAccessProvider = {
+    maxSessionSeconds: 300,
     describe: () => Promise.resolve("a grant of E (roles: roles/x) for 1 h"),
     acquire: (ctx) => {
       contexts.push(ctx);
@@ -114,6 +115,8 @@ Deno.test("a provider's grant is shown, acquired after approval, used for tokens
   const { prod, entries, asked } = setup({ provider: f.provider });
   const s = await prod.openSession(REQ, signal);
   assert.equal(asked[0]!.grants, "a grant of E (roles: roles/x) for 1 h");
+  assert.equal(asked[0]!.ttlSeconds, 300, "the session is capped by the grant's duration");
+  assert.ok(s.expires_in <= 300);
   assert.equal(f.contexts[0]!.requestReason, "gcp-gate approval abcd1234: ship it");
   assert.equal(f.contexts[0]!.code, "K7P-QX2");
   const t = await prod.sessionToken(

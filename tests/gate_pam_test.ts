@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { GateError } from "../shared/errors.ts";
 import { createGateClient, type GateClient } from "../shared/gate_client.ts";
 import type { SessionResponse } from "../shared/protocol.ts";
-import { PROD_SA, run, type Stack, startStack } from "./_utils.ts";
+import { baseEnv, PROD_SA, run, type Stack, startStack } from "./_utils.ts";
 import type { FakeGoogle, RecordedRequest } from "./fakes/google.ts";
 import { APPROVAL_ENTITLEMENT, DEFAULT_ENTITLEMENT } from "./fakes/google_pam.ts";
 
@@ -288,4 +288,20 @@ Deno.test("require_reason: a prod request without a reason is refused before any
   await approveQueued(stack);
   const s = await asking;
   assert.match(s.request_reason ?? "", /^gcp-gate approval [0-9a-f]{8}: incident 42$/);
+});
+
+Deno.test("pam: a malformed pam_entitlement stops the gate with one line and exit 2", async () => {
+  const home = Deno.makeTempDirSync();
+  try {
+    Deno.writeTextFileSync(`${home}/c.toml`, `pam_entitlement = "projects/p/../x"\n`);
+    Deno.mkdirSync(`${home}/run`, { mode: 0o700 });
+    const res = await run("gcp-gate", ["--config", `${home}/c.toml`], {
+      env: baseEnv(home),
+    });
+    assert.equal(res.code, 2, res.stderr);
+    assert.match(res.stderr, /pam_entitlement must be projects\|folders\|organizations/);
+    assert.doesNotMatch(res.stderr, /\bat .*\.ts:\d+/, "no stack trace");
+  } finally {
+    Deno.removeSync(home, { recursive: true });
+  }
 });

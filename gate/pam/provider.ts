@@ -48,6 +48,8 @@ export type ReleaseReason = "ended" | "revoked" | "expired" | "shutdown";
 
 /** The seam gate/prod.ts calls. */
 export interface ProdAccessProvider {
+  /** Longest useful session (the grant's duration); sessions are capped to it. */
+  readonly maxSessionSeconds?: number;
   /** The dialog's "Grants:" text (after the label). */
   describe(signal: AbortSignal): Promise<string>;
   acquire(ctx: ProdAccessContext): Promise<ProdAccessHandle>;
@@ -176,6 +178,7 @@ export function createPamProvider(deps: PamProviderDeps): ProdAccessProvider {
   }
 
   return {
+    maxSessionSeconds: deps.durationSeconds,
     async describe(signal) {
       if (entitlement === undefined) {
         try {
