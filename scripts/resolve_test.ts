@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
-import { expandTemplate } from "./resolve.ts";
+import { expandTemplate, placeholders } from "./resolve.ts";
+import { loadInvocation } from "../shared/config.ts";
 import { GateError } from "../shared/errors.ts";
+import { GATE_CLI } from "../gate/cli.ts";
 
 Deno.test("expandTemplate() fills placeholders and drops a flag left without scopes", () => {
   const values = { socket_path: ["/run/g.sock"], none: [] as string[], hosts: ["a:443", "b:443"] };
@@ -21,4 +23,24 @@ Deno.test("expandTemplate() refuses values that would split a grant or add a fla
       JSON.stringify(bad),
     );
   }
+});
+
+Deno.test("placeholders() lets the gate reach the PAM endpoint it is configured with", () => {
+  const inv = (args: string[]) =>
+    loadInvocation(GATE_CLI, args, {
+      env: (n) => (n === "HOME" ? "/nonexistent-home" : undefined),
+      readTextFile: () => undefined,
+      cwd: () => "/",
+    });
+  assert.ok(
+    placeholders("gcp-gate", inv([])).endpoint_hosts?.includes(
+      "privilegedaccessmanager.googleapis.com:443",
+    ),
+  );
+  const custom = placeholders(
+    "gcp-gate",
+    inv(["--endpoints-privilegedaccessmanager", "https://pam.psc.example:8443"]),
+  );
+  assert.ok(custom.endpoint_hosts?.includes("pam.psc.example:8443"));
+  assert.ok(!custom.endpoint_hosts?.includes("privilegedaccessmanager.googleapis.com:443"));
 });

@@ -219,9 +219,10 @@ Deno.test("pam: the gate withdraws its grants when it stops", async () => {
   assert.match(String(l?.approval), /^shutdown: withdrawn/);
 });
 
-Deno.test("pam: a 5xx during create is retried with the same requestId (one grant)", async () => {
+Deno.test("pam: a 429 and a 5xx during create are retried with the same requestId (one grant)", async () => {
   await using stack = await startStack({ proxy: false, gateToml: pamToml() });
-  stack.fake.inject({ match: /^POST \/pam\/v1\/.*\/grants$/, status: 503, times: 2 });
+  stack.fake.inject({ match: /^POST \/pam\/v1\/.*\/grants$/, status: 429, times: 1 });
+  stack.fake.inject({ match: /^POST \/pam\/v1\/.*\/grants$/, status: 503, times: 1 });
   const gate = createGateClient({ socketPath: stack.socketPath, timeoutMs: 30_000 });
   await openSession(stack, gate);
   const creates = pamRequests(stack.fake, CREATE);

@@ -11,6 +11,7 @@ import {
   baseEnv,
   hasCommand,
   PROD_SA,
+  run,
   start,
   startStack,
 } from "./_utils.ts";
@@ -70,4 +71,36 @@ exit 0`;
     assert.equal(stack.fake.pam.grants()[0]?.state, "WITHDRAWN", stack.logs());
     assertNoSecrets(p.output(), stack.fake, "with-prod output");
   },
+});
+
+Deno.test("with-prod + require_reason: no --reason is refused before anyone is asked; a reason reaches the child", async () => {
+  await using stack = await startStack({
+    proxy: false,
+    gateToml:
+      `approval_methods = "queue"\nrequire_reason = true\nprod_service_account = "${PROD_SA}"`,
+  });
+  const env = baseEnv(stack.home, { GCP_GATE_CONFIG: stack.configPath });
+  const refused = await run("with-prod", ["--", "/bin/true"], { env });
+  assert.equal(refused.code, 1, refused.stderr);
+  assert.match(refused.stderr, /a reason is required for prod access \(require_reason\)/);
+  assert.equal(stack.fake.count(/generateAccessToken$/), 0);
+
+  await using p = await start(
+    "with-prod",
+    [
+      "--reason",
+      "rotate keys",
+      "--",
+      "/bin/sh",
+      "-c",
+      'printf "reason=%s\\n" "$CLOUDSDK_CORE_REQUEST_REASON"',
+    ],
+    { env },
+  );
+  const approvalId = await approveNext(stack);
+  assert.equal((await p.status).code, 0, p.output());
+  assert.match(
+    p.stdout(),
+    new RegExp(`^reason=gcp-gate approval ${approvalId}: rotate keys$`, "m"),
+  );
 });
