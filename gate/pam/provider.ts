@@ -229,8 +229,20 @@ export function createPamProvider(deps: PamProviderDeps): ProdAccessProvider {
       if (!h) throw new GateError("grant_ended", `grant ${handle.label} was released`);
       if (h.ended) throw h.ended;
       if (now() - h.checkedAt >= recheckMs) {
-        h.grant = await lifecycle.check(h.grant.name, ask.requestReason);
-        h.checkedAt = now();
+        try {
+          h.grant = await lifecycle.check(h.grant.name, ask.requestReason);
+          h.checkedAt = now();
+        } catch (err) {
+          // The look is for a clear message, not for safety (Google itself
+          // takes the roles away when a grant ends): a PAM outage must not
+          // stop a session whose grant is known to be active.
+          deps.log.warn(
+            `could not read PAM grant ${h.grant.name}; trying again at the next token`,
+            {
+              error: (err as Error).message,
+            },
+          );
+        }
       }
       const end = endsAt(h);
       if (h.grant.state !== "ACTIVE" || (end !== undefined && end <= now())) {

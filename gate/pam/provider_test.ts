@@ -20,11 +20,15 @@ function setup(grant: Grant, extra: Partial<PamProviderDeps> = {}, existing = fa
   const withdrawn: string[] = [];
   const minted: number[] = [];
   let state = grant;
+  let down = false;
   const client: PamClient = {
     getEntitlement: () =>
       Promise.resolve({ name: ENT, roles: ["roles/run.admin"], maxSeconds: 3600 }),
     createGrant: () => Promise.resolve(state),
-    getGrant: () => Promise.resolve(state),
+    getGrant: () =>
+      down
+        ? Promise.reject(new GateError("upstream", "503 UNAVAILABLE", { status: 502 }))
+        : Promise.resolve(state),
     searchOwnGrants: () => Promise.resolve(existing ? [state] : []),
     withdrawGrant: (_s, n) => {
       withdrawn.push(n);
@@ -57,7 +61,14 @@ function setup(grant: Grant, extra: Partial<PamProviderDeps> = {}, existing = fa
     prodServiceAccount: SA,
     ...extra,
   });
-  return { provider, entries, withdrawn, minted, set: (g: Grant) => (state = g) };
+  return {
+    provider,
+    entries,
+    withdrawn,
+    minted,
+    set: (g: Grant) => (state = g),
+    outage: (on: boolean) => (down = on),
+  };
 }
 
 const ctx = {
@@ -133,4 +144,18 @@ Deno.test("justificationFor() is one line, redacted and capped", () => {
   assert.ok(!j.includes("ya29.secret-value"));
   assert.match(j, /^gcp-gate approval abcd1234 \(code K7P-QX2\) for eng@example\.com: line1 line2/);
   assert.ok(justificationFor({ ...ctx, reason: "r".repeat(2000) }).length <= 500);
+});
+
+Deno.test("a PAM outage while checking does not stop a grant known to be active", async () => {
+  const t = setup(activeGrant(), { recheckMs: 0 });
+  const h = await t.provider.acquire(ctx);
+  t.outage(true);
+  const ok = await t.provider.token(h, { scopes: ["s"], lifetimeSeconds: 60, requestReason: "r" });
+  assert.equal(ok.token, "sa-token");
+  t.outage(false);
+  t.set({ ...activeGrant(), state: "REVOKED" });
+  await assert.rejects(
+    t.provider.token(h, { scopes: ["s"], lifetimeSeconds: 60, requestReason: "r" }),
+    /is REVOKED: its access has ended/,
+  );
 });
