@@ -203,20 +203,21 @@ export function createProdService(deps: ProdDeps): ProdService {
   ): Promise<IssuedToken> {
     const sa = deps.prodServiceAccount;
     const provider = deps.provider;
-    const viaProvider = x?.handle && provider
-      ? (h: ProdAccessHandle) => () =>
-        provider.token(h, { scopes, lifetimeSeconds, requestReason: x.reason })
+    const handle = x?.handle;
+    // A provider (PAM grant) decides whether a token may still be had, and mints it.
+    const viaProvider = handle && provider
+      ? () => provider.token(handle, { scopes, lifetimeSeconds, requestReason: x?.reason ?? "" })
       : undefined;
     if (!sa) {
       // The engineer's own token: its life is Google's, not the session's.
-      const t = viaProvider ? await viaProvider(x!.handle!)() : await deps.source();
+      const t = viaProvider ? await viaProvider() : await deps.source();
       return { ...t, issuedAt: now() };
     }
     const hit = cache.get(key);
     if (hit && !needsRefresh(hit, now())) return hit;
     return await flight.run(key, async () => {
       const issuedAt = now();
-      const t = viaProvider ? await viaProvider(x!.handle!)() : await deps.api.generateAccessToken(
+      const t = viaProvider ? await viaProvider() : await deps.api.generateAccessToken(
         (await deps.source()).token,
         sa,
         scopes,
@@ -260,7 +261,7 @@ export function createProdService(deps: ProdDeps): ProdService {
       const ask = await approvalRequest("session", {
         project: req.project,
         scopes: req.scopes,
-        ttlSeconds: ttlSeconds,
+        ttlSeconds,
         reason: req.reason,
         command: req.command,
         notes: req.notes,
