@@ -46,6 +46,17 @@ export interface Entitlement {
   readonly maxSeconds: number | undefined;
 }
 
+/** Pages of `grants:search` read at most (100 grants each). */
+export const MAX_SEARCH_PAGES = 10;
+
+/** States in which a grant gives access or may still do so. */
+const OPEN_STATES: ReadonlySet<string> = new Set([
+  "ACTIVE",
+  "APPROVAL_AWAITED",
+  "SCHEDULED",
+  "ACTIVATING",
+]);
+
 /** Marks grants this gate created (so it withdraws those, not a grant made in the console). */
 export const JUSTIFICATION_PREFIX = "gcp-gate";
 
@@ -65,7 +76,7 @@ export interface PamClient {
     o?: PamCallOptions,
   ): Promise<Grant>;
   getGrant(source: string, name: string, o?: PamCallOptions): Promise<Grant>;
-  /** Grants of `entitlement` the caller created (`callerRelationship=HAD_CREATED`), first page. */
+  /** Open grants of `entitlement` the caller created (`callerRelationship=HAD_CREATED`). */
   searchOwnGrants(source: string, entitlement: string, o?: PamCallOptions): Promise<Grant[]>;
   /** Starts a withdrawal; resolves with the operation's name (undefined when already done). */
   withdrawGrant(source: string, name: string, o?: PamCallOptions): Promise<string | undefined>;
@@ -248,14 +259,29 @@ export function createPamClient(options: PamClientOptions): PamClient {
       return toGrant(j, entitlementOf(name));
     },
     async searchOwnGrants(source, entitlement, o) {
-      const url = `${base}/${entitlement}/grants:search?callerRelationship=HAD_CREATED&pageSize=50`;
-      const j = await call(`Cannot list your grants of ${entitlement}`, url, {
-        method: "GET",
-        source,
-      }, o);
-      const list = Array.isArray(j.grants) ? j.grants.slice(0, 50) : [];
-      return list.filter((g) => g && typeof g === "object" && isGrantOf(g.name, entitlement))
-        .map((g) => toGrant(g as Record<string, unknown>, entitlement));
+      // Old grants (ended, withdrawn) pile up: follow the pages, boundedly,
+      // keeping only grants that may still give access.
+      const out: Grant[] = [];
+      let token = "";
+      for (let page = 0; page < MAX_SEARCH_PAGES; page++) {
+        const url =
+          `${base}/${entitlement}/grants:search?callerRelationship=HAD_CREATED&pageSize=100${
+            token ? `&pageToken=${encodeURIComponent(token)}` : ""
+          }`;
+        const j = await call(`Cannot list your grants of ${entitlement}`, url, {
+          method: "GET",
+          source,
+        }, o);
+        const list = Array.isArray(j.grants) ? j.grants.slice(0, 100) : [];
+        for (const g of list) {
+          if (!g || typeof g !== "object" || !isGrantOf(g.name, entitlement)) continue;
+          const grant = toGrant(g as Record<string, unknown>, entitlement);
+          if (OPEN_STATES.has(grant.state)) out.push(grant);
+        }
+        token = typeof j.nextPageToken === "string" ? j.nextPageToken.slice(0, 1000) : "";
+        if (!token) break;
+      }
+      return out;
     },
     async withdrawGrant(source, name, o) {
       const j = await call(`Cannot withdraw grant ${name}`, `${base}/${name}:withdraw`, {

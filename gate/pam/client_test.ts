@@ -1,6 +1,12 @@
 import assert from "node:assert/strict";
 import { GateError } from "../../shared/errors.ts";
-import { createPamClient, pamStatus, parseDuration, resolveEntitlement } from "./client.ts";
+import {
+  createPamClient,
+  MAX_SEARCH_PAGES,
+  pamStatus,
+  parseDuration,
+  resolveEntitlement,
+} from "./client.ts";
 
 const ENT = "projects/p/locations/global/entitlements/prod";
 
@@ -112,7 +118,28 @@ Deno.test("answers naming a grant outside the entitlement are refused", async ()
   );
   const mine = await c.searchOwnGrants("s", ENT);
   assert.deepEqual(mine.map((g) => g.name), [`${ENT}/grants/ok`]);
-  assert.match(r.calls[1]!.url, /grants:search\?callerRelationship=HAD_CREATED&pageSize=50$/);
+  assert.match(r.calls[1]!.url, /grants:search\?callerRelationship=HAD_CREATED&pageSize=100$/);
+});
+
+Deno.test("searchOwnGrants() follows pages (boundedly) and keeps open grants only", async () => {
+  let n = 0;
+  const pages: string[] = [];
+  const fetch = (url: string): Promise<Response> => {
+    pages.push(url);
+    n++;
+    return Promise.resolve(Response.json({
+      grants: [
+        { name: `${ENT}/grants/old${n}`, state: "WITHDRAWN" },
+        ...(n === 3 ? [{ name: `${ENT}/grants/live`, state: "ACTIVE" }] : []),
+      ],
+      nextPageToken: `t${n}`,
+    }));
+  };
+  const c = createPamClient({ endpoint: "https://pam.test", fetch });
+  const mine = await c.searchOwnGrants("s", ENT);
+  assert.deepEqual(mine.map((g) => g.name), [`${ENT}/grants/live`]);
+  assert.equal(pages.length, MAX_SEARCH_PAGES, "an endless listing stops");
+  assert.match(pages[1]!, /&pageToken=t1$/);
 });
 
 Deno.test("withdrawGrant() returns the operation; operationDone() follows it", async () => {

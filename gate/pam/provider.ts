@@ -246,10 +246,18 @@ export function createPamProvider(deps: PamProviderDeps): ProdAccessProvider {
       }
       const end = endsAt(h);
       if (h.grant.state !== "ACTIVE" || (end !== undefined && end <= now())) {
-        h.ended = endedError({
-          ...h.grant,
-          state: h.grant.state === "ACTIVE" ? "ENDED" : h.grant.state,
-        });
+        const state = h.grant.state === "ACTIVE" ? "ENDED" : h.grant.state;
+        if (state !== h.grant.state) {
+          // Ended by the clock, before Google's answer said so: audit it like a state change.
+          deps.audit.record({
+            endpoint: "pam",
+            level: "prod",
+            result: "ended",
+            grant: h.grant.name,
+            grant_state: state,
+          });
+        }
+        h.ended = endedError({ ...h.grant, state });
         throw h.ended;
       }
       const sa = deps.prodServiceAccount;

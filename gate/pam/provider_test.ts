@@ -159,3 +159,13 @@ Deno.test("a PAM outage while checking does not stop a grant known to be active"
     /is REVOKED: its access has ended/,
   );
 });
+
+Deno.test("a grant past its requested duration is over even before Google says so", async () => {
+  const t = setup({ ...activeGrant(), activatedAt: Date.now() - 700_000 }, { recheckMs: 60_000 });
+  const h = await t.provider.acquire(ctx);
+  const err = await t.provider.token(h, { scopes: ["s"], lifetimeSeconds: 60, requestReason: "r" })
+    .catch((e) => e);
+  assert.ok(err instanceof GateError && err.code === "grant_ended", String(err));
+  assert.ok(t.entries.some((e) => e.result === "ended" && e.grant_state === "ENDED"));
+  assert.deepEqual(t.minted, [], "no token for a grant that is over");
+});

@@ -199,10 +199,15 @@ export function createFakePam(options: FakePamOptions = {}): FakePam {
       if (url.searchParams.get("callerRelationship") !== "HAD_CREATED") {
         return error(400, "INVALID_ARGUMENT", "callerRelationship is required");
       }
-      const list = [...grants.values()].filter((g) =>
+      const all = [...grants.values()].filter((g) =>
         g.entitlement === m![1] && g.requester === caller
       ).map((g) => json(tick(g)));
-      return Response.json(list.length ? { grants: list } : {});
+      // Pages like Google's: pageSize (default 10 here, to exercise paging), opaque pageToken.
+      const size = Math.min(Number(url.searchParams.get("pageSize") ?? 10) || 10, 100);
+      const from = Number(url.searchParams.get("pageToken") ?? 0) || 0;
+      const list = all.slice(from, from + size);
+      const next = from + size < all.length ? { nextPageToken: String(from + size) } : {};
+      return Response.json(list.length ? { grants: list, ...next } : {});
     }
     if ((m = new RegExp(`^(${ENT}/grants/[^/:]+):withdraw$`).exec(p)) && req.method === "POST") {
       const g = grants.get(m[1]!);
