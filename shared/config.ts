@@ -76,7 +76,7 @@ export const CONFIG_SCHEMA = {
   pam_entitlement: {
     kind: "string",
     help:
-      "Privileged Access Manager entitlement granted for each prod session: a full name (projects|folders|organizations/<id>/locations/<loc>/entitlements/<id>) or a short id in project_id and pam_location (docs/pam.md)",
+      "Privileged Access Manager entitlement granted for each prod session: a full name (projects/, folders/ or organizations/<id>/locations/<loc>/entitlements/<id>) or a short id in project_id and pam_location (docs/pam.md)",
     roles: [GATE],
   },
   pam_location: {
@@ -88,7 +88,7 @@ export const CONFIG_SCHEMA = {
   pam_grant_duration_seconds: {
     kind: "int",
     help:
-      "duration asked for each PAM grant (the entitlement's maximum caps it; withdrawn earlier when the session ends)",
+      "duration asked for each PAM grant (at most the entitlement's maximum); a prod session is capped to it, and the grant is withdrawn when the session ends",
     roles: [GATE],
     min: 300,
     max: 604800,
