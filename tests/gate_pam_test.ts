@@ -90,7 +90,7 @@ Deno.test("pam: grant created → active → tokens → withdrawn when the sessi
   // `pending` (like the dialog and the prompt) says what will be granted.
   assert.match(
     lastPending,
-    /Grants: +a Privileged Access Manager grant of projects\/demo-project\/locations\/global\/entitlements\/prod-access \(roles: roles\/run\.admin\) for 1 h, withdrawn when the session ends; tokens of prod@/,
+    /Grants: +PAM grant of projects\/demo-project\/locations\/global\/entitlements\/prod-access \(roles\/run\.admin\) for 1 h, withdrawn at session end; tokens: prod@demo-project\.iam\.gserviceaccount\.com$/m,
   );
   const [grant] = stack.fake.pam.grants();
   assert.ok(grant, "one grant was created");

@@ -189,13 +189,17 @@ export function createPamProvider(deps: PamProviderDeps): ProdAccessProvider {
           deps.log.debug("could not read the entitlement's roles", { error: String(err) });
         }
       }
-      const roles = entitlement?.roles.length ? ` (roles: ${entitlement.roles.join(", ")})` : "";
+      // One line that fits the dialog's width: the entitlement, a few roles, the duration, whose tokens.
+      const all = entitlement?.roles ?? [];
+      const roles = all.length === 0
+        ? ""
+        : ` (${all.slice(0, 3).join(", ")}${all.length > 3 ? ` +${all.length - 3} more` : ""})`;
       const whose = deps.prodServiceAccount === undefined
-        ? "YOUR OWN credentials, holding the granted roles while the grant is active"
-        : `tokens of ${deps.prodServiceAccount}, minted with the granted roles`;
-      return `a Privileged Access Manager grant of ${deps.entitlement}${roles} for ${
+        ? "tokens: YOUR OWN (all your permissions + the granted roles)"
+        : `tokens: ${deps.prodServiceAccount}`;
+      return `PAM grant of ${deps.entitlement}${roles} for ${
         formatDuration(deps.durationSeconds)
-      }, withdrawn when the session ends; ${whose}`;
+      }, withdrawn at session end; ${whose}`;
     },
     async acquire(ctx) {
       const { grant, created } = await lifecycle.acquire({

@@ -94,9 +94,10 @@ function activeGrant(justification = "gcp-gate approval abcd1234"): Grant {
 Deno.test("describe() names the entitlement, its roles, the duration and whose tokens", async () => {
   const { provider } = setup(activeGrant());
   const text = await provider.describe(new AbortController().signal);
-  assert.match(text, /grant of projects\/p\/locations\/global\/entitlements\/e/);
-  assert.match(text, /roles: roles\/run\.admin/);
-  assert.match(text, /for 1 h, withdrawn when the session ends; tokens of prod@/);
+  assert.equal(
+    text,
+    "PAM grant of projects/p/locations/global/entitlements/e (roles/run.admin) for 1 h, withdrawn at session end; tokens: prod@p.iam.gserviceaccount.com",
+  );
 });
 
 Deno.test("tokens never outlive the grant; one grant serves two sessions until the last ends", async () => {
