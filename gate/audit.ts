@@ -161,7 +161,12 @@ export function createAuditLog(options: AuditLogOptions): AuditLog {
   }
 
   function kick(): void {
-    writing ??= drain().finally(() => (writing = undefined));
+    // A line queued after drain() saw an empty queue but before this
+    // finally ran would wait for the next record: look again.
+    writing ??= drain().finally(() => {
+      writing = undefined;
+      if (queue.length > 0) kick();
+    });
   }
 
   function push(obj: Record<string, unknown>): void {

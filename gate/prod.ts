@@ -15,7 +15,8 @@ import type { ApprovalDecision, ApprovalRequest, Approver } from "./approval/typ
 import type { AuditEntry, AuditLog } from "./audit.ts";
 import type { GoogleApi, MintedToken } from "./google_api.ts";
 import type { IdentityService } from "./identity.ts";
-import type { ProdAccessHandle, ProdAccessProvider, ReleaseReason } from "./pam/provider.ts";
+import type { ProdAccessProvider } from "./pam/provider.ts";
+import { createSessionAccessTable, type SessionAccess } from "./prod_access.ts";
 import type { ParsedProdRequest } from "./prod_request.ts";
 import { requestReasonFor } from "./request_reason.ts";
 import type { Session, SessionStore } from "./sessions.ts";
@@ -46,13 +47,6 @@ export interface ProdDeps {
   /** `require_reason`: refuse sessions without a reason before anyone is asked. */
   requireReason?: boolean;
   log?: Logger;
-}
-
-/** What a session holds besides the store's record: its request reason and access handle. */
-interface SessionExtra {
-  readonly reason: string;
-  readonly handle: ProdAccessHandle | undefined;
-  readonly timer: ReturnType<typeof setTimeout>;
 }
 
 export interface ProdTokenAsk {
@@ -97,23 +91,7 @@ export function createProdService(deps: ProdDeps): ProdService {
   // Refusal lines per session: the reporter runs in the container, so it must
   // not be able to grow the host's audit log without bound.
   const refusals = new Map<string, number>();
-  // Per session prefix (bounded like the store: an entry ends with its session).
-  const extras = new Map<string, SessionExtra>();
-  const releases = new Set<Promise<void>>();
-
-  /** Ends a session's extras; a provider handle is released in the background. */
-  function endExtra(prefix: string, why: ReleaseReason): void {
-    const x = extras.get(prefix);
-    if (!x) return;
-    extras.delete(prefix);
-    clearTimeout(x.timer);
-    if (x.handle && deps.provider) {
-      const p = deps.provider.release(x.handle, why).catch((err) =>
-        deps.log?.warn("releasing prod access failed", { error: String(err) })
-      ).finally(() => releases.delete(p));
-      releases.add(p);
-    }
-  }
+  const access = createSessionAccessTable({ provider: deps.provider, log: deps.log, now });
 
   function response(s: Session): SessionResponse {
     return {
@@ -123,7 +101,7 @@ export function createProdService(deps: ProdDeps): ProdService {
       scopes: [...s.scopes],
       email: s.email,
       service_account: deps.prodServiceAccount ?? s.email,
-      request_reason: extras.get(s.prefix)?.reason,
+      request_reason: access.get(s.prefix)?.reason,
     };
   }
 
@@ -199,7 +177,7 @@ export function createProdService(deps: ProdDeps): ProdService {
     scopes: readonly string[],
     lifetimeSeconds: number,
     signal: AbortSignal,
-    x?: { reason: string; handle: ProdAccessHandle | undefined },
+    x?: SessionAccess,
   ): Promise<IssuedToken> {
     const sa = deps.prodServiceAccount;
     const provider = deps.provider;
@@ -290,47 +268,39 @@ export function createProdService(deps: ProdDeps): ProdService {
         });
         throw err;
       }
-      const reason = requestReasonFor(ask.id, req.reason);
-      let handle: ProdAccessHandle | undefined;
-      if (deps.provider) {
-        try {
-          handle = await deps.provider.acquire({
-            approvalId: ask.id,
-            email: ask.email,
-            reason: req.reason,
-            code: req.code,
-            command: req.command,
-            requestReason: reason,
-            signal,
-            onProgress: (m) => deps.log?.info(m, { approval_id: ask.id }),
-          });
-        } catch (err) {
-          deps.sessions.revoke(s.id);
-          deps.audit.record({
-            endpoint: "/session",
-            level: "prod",
-            result: isGateError(err, "denied") ? "denied" : "error",
-            ...askedFields(ask),
-            approval: `${decision.method}: ${sanitizeMessage(decision.detail, 200)}`,
-            error: signal.aborted
-              ? "the request ended before the grant was active"
-              : errorText(err),
-            code: err instanceof GateError ? err.code : "internal",
-          });
-          throw err;
-        }
+      let held: SessionAccess;
+      try {
+        held = await access.open({
+          prefix: s.prefix,
+          expiresAt: s.expiresAt,
+          approvalId: ask.id,
+          email: ask.email,
+          reason: req.reason,
+          code: req.code,
+          command: req.command,
+          signal,
+        });
+      } catch (err) {
+        // Approved here, refused upstream (a denied or expired grant): no session.
+        deps.sessions.revoke(s.id);
+        deps.audit.record({
+          endpoint: "/session",
+          level: "prod",
+          result: isGateError(err, "denied") ? "denied" : "error",
+          ...askedFields(ask),
+          approval: `${decision.method}: ${sanitizeMessage(decision.detail, 200)}`,
+          error: signal.aborted ? "the request ended before the grant was active" : errorText(err),
+          code: err instanceof GateError ? err.code : "internal",
+        });
+        throw err;
       }
-      // An expired session ends its upstream access too (not only a revoked one).
-      const timer = setTimeout(() => endExtra(s.prefix, "expired"), s.expiresAt - now());
-      Deno.unrefTimer(timer);
-      extras.set(s.prefix, { reason, handle, timer });
       deps.audit.record({
         endpoint: "/session",
         level: "prod",
         result: "granted",
         ...askedFields(ask),
         session: s.prefix,
-        grant: handle?.label,
+        grant: held.handle?.label,
         approval: `${decision.method}: ${sanitizeMessage(decision.detail, 200)}`,
       });
       return response(s);
@@ -356,9 +326,9 @@ export function createProdService(deps: ProdDeps): ProdService {
         scopes: s.scopes,
         project: s.project,
         session: s.prefix,
-        grant: extras.get(s.prefix)?.handle?.label,
+        grant: access.get(s.prefix)?.handle?.label,
       });
-      endExtra(s.prefix, "revoked");
+      access.end(s.prefix, "revoked");
     },
     recordRefusal(id, report) {
       const s = session(id);
@@ -403,12 +373,12 @@ export function createProdService(deps: ProdDeps): ProdService {
         ttl_seconds: lifetime,
         project: s.project,
         session: s.prefix,
-        grant: extras.get(s.prefix)?.handle?.label,
+        grant: access.get(s.prefix)?.handle?.label,
       };
       try {
         const key = `${s.prefix}|${[...scopes].sort().join(" ")}|${ask.ttlSeconds ?? "-"}`;
         const before = cache.get(key);
-        const t = await mint(key, scopes, lifetime, signal, extras.get(s.prefix));
+        const t = await mint(key, scopes, lifetime, signal, access.get(s.prefix));
         if (before === t) deps.audit.countHit("/token?session", "prod");
         else deps.audit.record(base);
         return t;
@@ -464,18 +434,6 @@ export function createProdService(deps: ProdDeps): ProdService {
     reset() {
       cache.clear();
     },
-    async close(timeoutMs) {
-      for (const prefix of [...extras.keys()]) endExtra(prefix, "shutdown");
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const late = new Promise((r) => (timer = setTimeout(r, timeoutMs)));
-      try {
-        await Promise.race([
-          Promise.all([...releases, deps.provider?.close(timeoutMs)]),
-          late,
-        ]);
-      } finally {
-        clearTimeout(timer);
-      }
-    },
+    close: (timeoutMs) => access.close(timeoutMs),
   };
 }

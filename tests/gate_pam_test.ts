@@ -28,12 +28,24 @@ function auditLines(stack: Stack): Record<string, unknown>[] {
   }
 }
 
-async function until<T>(what: string, f: () => T | undefined, ms = 10_000): Promise<T> {
+/** Waits until `f` returns something; on timeout the error shows `stack`'s audit log and logs. */
+async function until<T>(
+  what: string,
+  f: () => T | undefined,
+  ms = 10_000,
+  stack?: Stack,
+): Promise<T> {
   const end = Date.now() + ms;
   for (;;) {
     const v = f();
     if (v !== undefined && v !== false) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    if (Date.now() > end) {
+      throw new Error(
+        `timed out waiting for ${what}${
+          stack ? `\n${JSON.stringify(auditLines(stack))}\n${stack.logs()}` : ""
+        }`,
+      );
+    }
     await new Promise((r) => setTimeout(r, 50));
   }
 }
@@ -117,10 +129,15 @@ Deno.test("pam: grant created → active → tokens → withdrawn when the sessi
   await gate.deleteSession(session.session_id);
   await until("the withdrawal", () => stack.fake.pam.grants()[0]?.state === "WITHDRAWN");
   assert.equal(pamRequests(stack.fake, WITHDRAW).length, 1);
-  const audit = await until("the withdrawal audit", () => {
-    const l = auditLines(stack);
-    return l.some((x) => x.result === "withdrawn" && x.approval) ? l : undefined;
-  });
+  const audit = await until(
+    "the withdrawal audit",
+    () => {
+      const l = auditLines(stack);
+      return l.some((x) => x.result === "withdrawn" && x.approval) ? l : undefined;
+    },
+    10_000,
+    stack,
+  );
   const granted = audit.find((l) => l.endpoint === "/session" && l.result === "granted")!;
   assert.equal(granted.grant, grant.name, "the session's audit line names the grant");
   assert.ok(audit.some((l) => l.endpoint === "/token" && l.grant === grant.name));
