@@ -13,6 +13,7 @@ const endpoints: Endpoints = {
   storage: "https://gcs.test",
   pubsub: "https://ps.test",
   bigquery: "https://bq.test",
+  privilegedaccessmanager: "https://pam.test",
 };
 
 /** An inspector whose IAM answers are scripted per URL. */

@@ -24,6 +24,7 @@ function deps(calls: string[]): AdcDeps {
       iamcredentials: "https://i.test",
       cloudresourcemanager: "https://c.test",
       sts: "https://s.test",
+      privilegedaccessmanager: "https://pam.test",
     },
     readFile: () => "file-subject",
     hostname: () => "devbox",

@@ -67,6 +67,7 @@ function toRequest(p: PendingView): ApprovalRequest {
     code: p.code ?? undefined,
     from: p.from ?? undefined,
     serviceAccount: p.service_account ?? undefined,
+    grants: p.grants ?? undefined,
   };
 }
 

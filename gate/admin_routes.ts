@@ -28,6 +28,8 @@ export interface PendingView {
   from?: string | null;
   /** The account an approval grants (`prod_service_account`); null: the engineer's own credentials. */
   service_account: string | null;
+  /** What the approval grants when it is a PAM grant (entitlement, roles, duration). */
+  grants?: string | null;
   age_seconds: number;
   expires_in: number;
 }
@@ -70,6 +72,7 @@ export function createAdminHandler(deps: AdminHandlerDeps): (req: Request) => Pr
         code: r.code ?? null,
         from: r.from ?? null,
         service_account: r.serviceAccount ?? null,
+        grants: r.grants ?? null,
         age_seconds: Math.floor((t - createdAt) / 1000),
         expires_in: Math.max(0, Math.ceil((expiresAt - t) / 1000)),
       })),

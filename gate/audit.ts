@@ -18,7 +18,16 @@ import { boundCommand, commandDigest, FOLD_AFTER, foldKey, isProdDecision } from
 
 export { rotateFiles } from "./audit_file.ts";
 
-export type AuditResult = "granted" | "denied" | "error" | "rate_limited" | "revoked" | "refused";
+export type AuditResult =
+  | "granted"
+  | "denied"
+  | "error"
+  | "rate_limited"
+  | "revoked"
+  | "refused"
+  | "waiting"
+  | "withdrawn"
+  | "ended";
 
 /** One decision. Never a token: only facts about it. */
 export interface AuditEntry {
@@ -40,6 +49,10 @@ export interface AuditEntry {
   /** Where the caller says it runs ("build-vm-3 via ssh"; advisory, ≤ 72 characters). */
   readonly caller_host?: string | undefined;
   readonly approval?: string | undefined;
+  /** The Privileged Access Manager grant a prod session uses (full resource name). */
+  readonly grant?: string | undefined;
+  /** The grant's state, on lines about the grant itself. */
+  readonly grant_state?: string | undefined;
   /** A caller with-prod's proxy refused (result "refused"): its pid, command and why. */
   readonly caller_pid?: number | null | undefined;
   readonly caller_command?: string | null | undefined;
@@ -138,7 +151,12 @@ export function createAuditLog(options: AuditLogOptions): AuditLog {
   }
 
   function kick(): void {
-    writing ??= drain().finally(() => (writing = undefined));
+    // A line queued after drain() saw an empty queue but before this
+    // finally ran would wait for the next record: look again.
+    writing ??= drain().finally(() => {
+      writing = undefined;
+      if (queue.length > 0) kick();
+    });
   }
 
   function push(obj: Record<string, unknown>): void {

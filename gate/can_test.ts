@@ -12,6 +12,7 @@ const endpoints: Endpoints = {
   storage: "https://gcs.test",
   pubsub: "https://ps.test",
   bigquery: "https://bq.test",
+  privilegedaccessmanager: "https://pam.test",
 };
 
 Deno.test("askCan() asks with the identity's token and splits held from missing, keeping the note", async () => {

@@ -9,6 +9,7 @@ const ENDPOINTS: CoreEndpoints = {
   iamcredentials: "https://iam.test",
   cloudresourcemanager: "https://crm.test",
   sts: "https://sts.test",
+  privilegedaccessmanager: "https://pam.test",
 };
 
 function userAdc(refresh: string): string {

@@ -12,6 +12,8 @@ import { createAuditLog } from "./audit.ts";
 import { createCredentialProvider, statStamp } from "./credentials.ts";
 import { createGoogleApi } from "./google_api.ts";
 import { createIdentityService } from "./identity.ts";
+import { createPamClient, resolveEntitlement } from "./pam/client.ts";
+import { createPamProvider, type ProdAccessProvider } from "./pam/provider.ts";
 import { createProdService } from "./prod.ts";
 import { createGateHandler } from "./routes.ts";
 import { startGateServer } from "./server.ts";
@@ -66,6 +68,26 @@ export async function runGate(
     },
     serviceAccount: config.service_account,
   });
+  let provider: ProdAccessProvider | undefined;
+  if (config.pam_entitlement !== undefined) {
+    const entitlement = resolveEntitlement(
+      config.pam_entitlement,
+      config.project_id,
+      config.pam_location,
+    );
+    provider = createPamProvider({
+      client: createPamClient({ endpoint: config.endpoints.privilegedaccessmanager }),
+      api,
+      source: () => credentials.token(),
+      audit,
+      log,
+      entitlement,
+      durationSeconds: config.pam_grant_duration_seconds,
+      waitSeconds: config.pam_wait_seconds,
+      prodServiceAccount: config.prod_service_account,
+    });
+    log.info(`prod access: Privileged Access Manager grants of ${entitlement}`);
+  }
   const prod = createProdService({
     approver: options.approver,
     api,
@@ -75,6 +97,9 @@ export async function runGate(
     audit,
     prodServiceAccount: config.prod_service_account,
     prodTokenTtlSeconds: Math.min(config.prod_token_ttl_seconds, config.max_token_ttl_seconds),
+    provider,
+    requireReason: config.require_reason,
+    log,
   });
   resets.push(() => tokens.reset(), () => identity.reset(), () => prod.reset());
 
@@ -117,6 +142,8 @@ export async function runGate(
     await server.finished;
     await server.shutdown();
   } finally {
+    // Grants end with the gate (bounded: a stuck API must not hold the shutdown).
+    await prod.close(5000).catch((err) => log.warn(String(err)));
     Deno.removeSignalListener("SIGINT", stop);
     Deno.removeSignalListener("SIGTERM", stop);
     await audit.close();

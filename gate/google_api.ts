@@ -29,6 +29,11 @@ export interface GoogleApiOptions {
   now?: () => number;
 }
 
+/** Per call: `requestReason` goes out as X-Goog-Request-Reason (prod sessions). */
+export interface GoogleCallOptions {
+  readonly requestReason?: string | undefined;
+}
+
 /** The calls the gate makes to Google. Every secret argument is sent, never logged. */
 export interface GoogleApi {
   generateAccessToken(
@@ -36,6 +41,7 @@ export interface GoogleApi {
     serviceAccount: string,
     scopes: readonly string[],
     lifetimeSeconds: number,
+    options?: GoogleCallOptions,
   ): Promise<MintedToken>;
   generateIdToken(
     source: string,
@@ -188,10 +194,15 @@ export function createGoogleApi(options: GoogleApiOptions): GoogleApi & GoogleJs
 
   return {
     json: call,
-    async generateAccessToken(source, sa, scopes, lifetime) {
+    async generateAccessToken(source, sa, scopes, lifetime, o) {
+      const headers: Record<string, string> = {
+        authorization: `Bearer ${source}`,
+        "content-type": "application/json",
+      };
+      if (o?.requestReason) headers["x-goog-request-reason"] = o.requestReason;
       const j = await call(`Cannot mint token for "${sa}"`, iamUrl(sa, "generateAccessToken"), {
         method: "POST",
-        headers: { authorization: `Bearer ${source}`, "content-type": "application/json" },
+        headers,
         body: JSON.stringify({ scope: scopes, lifetime: `${lifetime}s` }),
       }) as { accessToken?: unknown; expireTime?: unknown };
       const exp = typeof j.expireTime === "string" ? Date.parse(j.expireTime) : NaN;

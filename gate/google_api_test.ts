@@ -7,6 +7,7 @@ const ENDPOINTS = {
   iamcredentials: "https://iam.test",
   cloudresourcemanager: "https://crm.test",
   sts: "https://sts.test",
+  privilegedaccessmanager: "https://pam.test",
 };
 
 function scripted(responses: (() => Response | Promise<Response>)[]): FetchFn & { urls: string[] } {

@@ -17,7 +17,7 @@ import { GateError, isGateError } from "../shared/errors.ts";
 import type { Logger } from "../shared/log.ts";
 import { LEASE_KEEPALIVE_MS, type LeaseEvent } from "../shared/protocol.ts";
 import { sanitizeMessage } from "../shared/redact.ts";
-import type { ProdService } from "./prod.ts";
+import { type ProdService, REVOKED_GATE_STOPPING } from "./prod.ts";
 import type { ParsedProdRequest } from "./prod_request.ts";
 
 /** Dependencies of {@linkcode leasedSession}. */
@@ -90,7 +90,7 @@ export function leasedSession(req: ParsedProdRequest, deps: LeaseDeps): Response
   }
 
   function onStop(): void {
-    revoke("gate stopping");
+    revoke(REVOKED_GATE_STOPPING);
     finish({ event: "ended", reason: "the gate is stopping" });
   }
 
@@ -110,7 +110,7 @@ export function leasedSession(req: ParsedProdRequest, deps: LeaseDeps): Response
       sessionId = s.session_id;
       // Approved in the instant the lease was lost (or the gate began to
       // stop): nobody holds the lease, so the session must not stay.
-      if (done) revoke(lost.signal.aborted ? LEASE_LOST : "gate stopping");
+      if (done) revoke(lost.signal.aborted ? LEASE_LOST : REVOKED_GATE_STOPPING);
       else send({ event: "session", ...s });
     } catch (err) {
       if (!(err instanceof GateError)) {

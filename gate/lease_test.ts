@@ -56,6 +56,7 @@ function fakeProd() {
     sessionToken: unused,
     oneOffToken: unused,
     reset: unused,
+    close: unused,
   };
   return { prod, state };
 }

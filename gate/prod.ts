@@ -12,15 +12,22 @@
  */
 import type { RefusalReport, SessionResponse } from "../shared/protocol.ts";
 import { GateError, isGateError } from "../shared/errors.ts";
+import type { Logger } from "../shared/log.ts";
 import { sanitizeMessage } from "../shared/redact.ts";
 import type { ApprovalDecision, ApprovalRequest, Approver } from "./approval/types.ts";
 import type { AuditEntry, AuditLog } from "./audit.ts";
 import type { GoogleApi, MintedToken } from "./google_api.ts";
 import type { IdentityService } from "./identity.ts";
+import type { ProdAccessProvider } from "./pam/provider.ts";
+import { createSessionAccessTable, type SessionAccess } from "./prod_access.ts";
 import type { ParsedProdRequest } from "./prod_request.ts";
+import { requestReasonFor } from "./request_reason.ts";
 import type { Session, SessionStore } from "./sessions.ts";
 import { createSingleFlight } from "./single_flight.ts";
 import { type IssuedToken, needsRefresh } from "./tokens.ts";
+
+/** Why a session is revoked when the gate stops (audited; its PAM grant is withdrawn as "shutdown"). */
+export const REVOKED_GATE_STOPPING = "gate stopping";
 
 /** Refusal lines audited per session before the rest are only counted. */
 export const MAX_REFUSALS_PER_SESSION = 20;
@@ -45,6 +52,14 @@ export interface ProdDeps {
   now?: () => number;
   /** Short random id shown to the human (and to `gcp-gate approve <id>`). */
   approvalId?: () => string;
+  /**
+   * Where prod access comes from after an approval (a PAM grant); absent:
+   * straight from the engineer's ADC or `prod_service_account`.
+   */
+  provider?: ProdAccessProvider | undefined;
+  /** `require_reason`: refuse sessions without a reason before anyone is asked. */
+  requireReason?: boolean;
+  log?: Logger;
 }
 
 export interface ProdTokenAsk {
@@ -70,6 +85,8 @@ export interface ProdService {
   ): Promise<MintedToken>;
   /** Forgets cached prod tokens (re-login). */
   reset(): void;
+  /** Ends what sessions hold upstream (PAM grants), within `timeoutMs` (gate shutdown). */
+  close(timeoutMs: number): Promise<void>;
 }
 
 function randomApprovalId(): string {
@@ -91,6 +108,7 @@ export function createProdService(deps: ProdDeps): ProdService {
   // Refusal lines per session: the reporter runs in the container, so it must
   // not be able to grow the host's audit log without bound.
   const refusals = new Map<string, number>();
+  const access = createSessionAccessTable({ provider: deps.provider, log: deps.log, now });
 
   function response(s: Session): SessionResponse {
     return {
@@ -101,6 +119,7 @@ export function createProdService(deps: ProdDeps): ProdService {
       email: s.email,
       service_account: deps.prodServiceAccount ?? s.email,
       token_ttl_seconds: deps.prodServiceAccount === undefined ? null : prodTtl,
+      request_reason: access.get(s.prefix)?.reason,
     };
   }
 
@@ -160,6 +179,7 @@ export function createProdService(deps: ProdDeps): ProdService {
     signal: AbortSignal,
   ): Promise<ApprovalRequest> {
     const email = await deps.identity.email(signal);
+    const grants = deps.provider ? { grants: await deps.provider.describe(signal) } : {};
     return {
       id: approvalId(),
       email,
@@ -167,6 +187,7 @@ export function createProdService(deps: ProdDeps): ProdService {
       serviceAccount: deps.prodServiceAccount,
       // What each token really lives: the dialog states it (own credentials: Google's ~1 h).
       tokenTtlSeconds: deps.prodServiceAccount === undefined ? undefined : prodTtl,
+      ...grants,
       ...parts,
     };
   }
@@ -177,19 +198,31 @@ export function createProdService(deps: ProdDeps): ProdService {
     scopes: readonly string[],
     lifetimeSeconds: number,
     signal: AbortSignal,
+    x?: SessionAccess,
   ): Promise<IssuedToken> {
     const sa = deps.prodServiceAccount;
+    const provider = deps.provider;
+    const handle = x?.handle;
+    // A provider (PAM grant) decides whether a token may still be had, and mints it.
+    const viaProvider = handle && provider
+      ? () => provider.token(handle, { scopes, lifetimeSeconds, requestReason: x?.reason ?? "" })
+      : undefined;
     if (!sa) {
       // The engineer's own token: its life is Google's, not the session's.
-      const t = await deps.source();
+      const t = viaProvider ? await viaProvider() : await deps.source();
       return { ...t, issuedAt: now() };
     }
     const hit = cache.get(key);
     if (hit && !needsRefresh(hit, now())) return hit;
     return await flight.run(key, async () => {
       const issuedAt = now();
-      const src = await deps.source();
-      const t = await deps.api.generateAccessToken(src.token, sa, scopes, lifetimeSeconds);
+      const t = viaProvider ? await viaProvider() : await deps.api.generateAccessToken(
+        (await deps.source()).token,
+        sa,
+        scopes,
+        lifetimeSeconds,
+        { requestReason: x?.reason },
+      );
       const issued = { ...t, issuedAt };
       cache.set(key, issued);
       return issued;
@@ -215,10 +248,19 @@ export function createProdService(deps: ProdDeps): ProdService {
 
   return {
     async openSession(req, signal) {
+      if (deps.requireReason && req.reason === undefined) {
+        // Before anyone is asked: a dialog for a request that must fail wastes an approval.
+        throw new GateError(
+          "bad_request",
+          "a reason is required for prod access (require_reason): run with-prod --reason '<why>' -- <command>",
+        );
+      }
+      // A session cannot outlive the grant it is for: ask the human for what it really gets.
+      const ttlSeconds = Math.min(req.ttlSeconds, deps.provider?.maxSessionSeconds ?? Infinity);
       const ask = await approvalRequest("session", {
         project: req.project,
         scopes: req.scopes,
-        ttlSeconds: req.ttlSeconds,
+        ttlSeconds,
         reason: req.reason,
         command: req.command,
         notes: req.notes,
@@ -233,7 +275,7 @@ export function createProdService(deps: ProdDeps): ProdService {
           project: req.project,
           scopes: req.scopes,
           command: req.command,
-        }, req.ttlSeconds);
+        }, ttlSeconds);
       } catch (err) {
         // Approved, yet refused (too many open sessions): the audit must say
         // so, or the log shows a human's approval that led nowhere.
@@ -248,12 +290,39 @@ export function createProdService(deps: ProdDeps): ProdService {
         });
         throw err;
       }
+      let held: SessionAccess;
+      try {
+        held = await access.open({
+          prefix: s.prefix,
+          expiresAt: s.expiresAt,
+          approvalId: ask.id,
+          email: ask.email,
+          reason: req.reason,
+          code: req.code,
+          command: req.command,
+          signal,
+        });
+      } catch (err) {
+        // Approved here, refused upstream (a denied or expired grant): no session.
+        deps.sessions.revoke(s.id);
+        deps.audit.record({
+          endpoint: "/session",
+          level: "prod",
+          result: isGateError(err, "denied") ? "denied" : "error",
+          ...askedFields(ask),
+          approval: `${decision.method}: ${sanitizeMessage(decision.detail, 200)}`,
+          error: signal.aborted ? "the request ended before the grant was active" : errorText(err),
+          code: err instanceof GateError ? err.code : "internal",
+        });
+        throw err;
+      }
       deps.audit.record({
         endpoint: "/session",
         level: "prod",
         result: "granted",
         ...askedFields(ask),
         session: s.prefix,
+        grant: held.handle?.label,
         approval: `${decision.method}: ${sanitizeMessage(decision.detail, 200)}`,
       });
       return response(s);
@@ -283,7 +352,9 @@ export function createProdService(deps: ProdDeps): ProdService {
         project: s.project,
         session: s.prefix,
         reason,
+        grant: access.get(s.prefix)?.handle?.label,
       });
+      access.end(s.prefix, reason === REVOKED_GATE_STOPPING ? "shutdown" : "revoked");
     },
     recordRefusal(id, report) {
       const s = session(id);
@@ -329,11 +400,12 @@ export function createProdService(deps: ProdDeps): ProdService {
         ttl_seconds: lifetime,
         project: s.project,
         session: s.prefix,
+        grant: access.get(s.prefix)?.handle?.label,
       };
       try {
         const key = `${s.prefix}|${[...scopes].sort().join(" ")}|${ask.ttlSeconds ?? "-"}`;
         const before = cache.get(key);
-        const t = await mint(key, scopes, lifetime, signal);
+        const t = await mint(key, scopes, lifetime, signal, access.get(s.prefix));
         if (before === t) deps.audit.countHit("/token?session", "prod");
         else deps.audit.record(base);
         return t;
@@ -348,6 +420,15 @@ export function createProdService(deps: ProdDeps): ProdService {
       }
     },
     async oneOffToken(req, signal) {
+      if (deps.provider || deps.requireReason) {
+        // A one-off token has no session to hold a grant, nor a reason field.
+        throw new GateError(
+          "forbidden",
+          `one-off prod tokens are off when ${
+            deps.provider ? "pam_entitlement" : "require_reason"
+          } is set; use with-prod (a prod session) instead`,
+        );
+      }
       // The human is shown the lifetime the token will really have.
       const ttlSeconds = deps.prodServiceAccount === undefined
         ? req.ttlSeconds
@@ -369,7 +450,10 @@ export function createProdService(deps: ProdDeps): ProdService {
         approval: `${decision.method}: ${sanitizeMessage(decision.detail, 200)}`,
       };
       try {
-        const t = await mint(`once-${ask.id}|`, req.scopes, ttlSeconds, signal);
+        const t = await mint(`once-${ask.id}|`, req.scopes, ttlSeconds, signal, {
+          reason: requestReasonFor(ask.id, undefined),
+          handle: undefined,
+        });
         cache.delete(`once-${ask.id}|`);
         deps.audit.record(base);
         return t;
@@ -381,5 +465,6 @@ export function createProdService(deps: ProdDeps): ProdService {
     reset() {
       cache.clear();
     },
+    close: (timeoutMs) => access.close(timeoutMs),
   };
 }

@@ -12,6 +12,7 @@ const E: Endpoints = {
   storage: "https://gcs.test",
   pubsub: "https://ps.test",
   bigquery: "https://bq.test",
+  privilegedaccessmanager: "https://pam.test",
 };
 
 const usage = (re: RegExp) => (e: unknown): boolean =>

@@ -46,6 +46,7 @@ function handler(overrides: { tokens?: DevTokenMinter } = {}) {
     sessionToken: unused,
     oneOffToken: unused,
     reset: unused,
+    close: unused,
   };
   const h = createGateHandler({
     tokens,

@@ -116,6 +116,8 @@ export function placeholders(role: Role, inv: Invocation): Record<string, string
       ...new Set(
         Object.entries(c.endpoints)
           .filter(([k]) => !(INSPECT_ENDPOINTS as readonly string[]).includes(k))
+          // The PAM API only when a PAM entitlement is configured.
+          .filter(([k]) => k !== "privilegedaccessmanager" || c.pam_entitlement !== undefined)
           .map(([, url]) => hostPort(url)),
       ),
     ],

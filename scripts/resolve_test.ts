@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
-import { expandTemplate, resolveFlags } from "./resolve.ts";
+import { expandTemplate, placeholders, resolveFlags } from "./resolve.ts";
 import { templatesFor } from "./build.ts";
+import { loadInvocation } from "../shared/config.ts";
 import { GateError } from "../shared/errors.ts";
+import { GATE_CLI } from "../gate/cli.ts";
 
 Deno.test("expandTemplate() fills placeholders and drops a flag left without scopes", () => {
   const values = { socket_path: ["/run/g.sock"], none: [] as string[], hosts: ["a:443", "b:443"] };
@@ -112,4 +114,23 @@ Deno.test("resolveFlags(): an executable credential source is runnable only with
     else Deno.env.set("GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES", had);
     Deno.removeSync(dir, { recursive: true });
   }
+});
+
+Deno.test("placeholders() lets the gate reach the PAM endpoint only with a pam_entitlement", () => {
+  const inv = (args: string[]) =>
+    loadInvocation(GATE_CLI, args, {
+      env: (n) => (n === "HOME" ? "/nonexistent-home" : undefined),
+      readTextFile: () => undefined,
+      cwd: () => "/",
+    });
+  const PAM = "privilegedaccessmanager.googleapis.com:443";
+  assert.ok(!placeholders("gcp-gate", inv([])).endpoint_hosts?.includes(PAM), "no PAM: no host");
+  const entitled = ["--pam-entitlement", "projects/p/locations/global/entitlements/e"];
+  assert.ok(placeholders("gcp-gate", inv(entitled)).endpoint_hosts?.includes(PAM));
+  const custom = placeholders(
+    "gcp-gate",
+    inv([...entitled, "--endpoints-privilegedaccessmanager", "https://pam.psc.example:8443"]),
+  );
+  assert.ok(custom.endpoint_hosts?.includes("pam.psc.example:8443"));
+  assert.ok(!custom.endpoint_hosts?.includes(PAM));
 });

@@ -73,6 +73,42 @@ export const CONFIG_SCHEMA = {
     help: "service account impersonated for prod tokens (default: the engineer's own ADC)",
     roles: [GATE],
   },
+  pam_entitlement: {
+    kind: "string",
+    help:
+      "Privileged Access Manager entitlement granted for each prod session: a full name (projects/, folders/ or organizations/<id>/locations/<loc>/entitlements/<id>) or a short id in project_id and pam_location (docs/pam.md)",
+    roles: [GATE],
+  },
+  pam_location: {
+    kind: "string",
+    help: "location of a pam_entitlement given as a short id",
+    roles: [GATE],
+    default: "global",
+  },
+  pam_grant_duration_seconds: {
+    kind: "int",
+    help:
+      "duration asked for each PAM grant (at most the entitlement's maximum); a prod session is capped to it, and the grant is withdrawn when the session ends",
+    roles: [GATE],
+    min: 300,
+    max: 604800,
+    default: 3600,
+  },
+  pam_wait_seconds: {
+    kind: "int",
+    help:
+      "longest wait for a PAM grant to become active (a teammate's approval, activation) before the prod request fails",
+    roles: [GATE],
+    min: 10,
+    max: 3000,
+    default: 900,
+  },
+  require_reason: {
+    kind: "bool",
+    help: "refuse prod requests without a reason (with-prod --reason), before any dialog",
+    roles: [GATE],
+    default: false,
+  },
   socket_path: {
     kind: "path",
     help: "the gate's Unix socket",
@@ -311,6 +347,12 @@ export const CONFIG_SCHEMA = {
     roles: [GATE],
     default: "https://bigquery.googleapis.com",
   },
+  "endpoints.privilegedaccessmanager": {
+    kind: "url",
+    help: "Privileged Access Manager API base URL (used only with pam_entitlement)",
+    roles: [GATE],
+    default: "https://privilegedaccessmanager.googleapis.com",
+  },
   log_level: {
     kind: "enum",
     help: "debug, info, warn or error",
@@ -341,6 +383,7 @@ export interface Endpoints {
   readonly storage: string;
   readonly pubsub: string;
   readonly bigquery: string;
+  readonly privilegedaccessmanager: string;
 }
 
 /**
@@ -369,6 +412,11 @@ export interface Config {
   readonly project_id: string | undefined;
   readonly service_account: string | undefined;
   readonly prod_service_account: string | undefined;
+  readonly pam_entitlement: string | undefined;
+  readonly pam_location: string;
+  readonly pam_grant_duration_seconds: number;
+  readonly pam_wait_seconds: number;
+  readonly require_reason: boolean;
   readonly socket_path: string;
   readonly admin_socket_path: string;
   readonly port: number;
@@ -784,6 +832,7 @@ export function loadInvocation(
     storage: out["endpoints.storage"] as string,
     pubsub: out["endpoints.pubsub"] as string,
     bigquery: out["endpoints.bigquery"] as string,
+    privilegedaccessmanager: out["endpoints.privilegedaccessmanager"] as string,
   });
   const credentialsFile = out.credentials_file as string | undefined;
   const config: Config = Object.freeze({
@@ -793,6 +842,11 @@ export function loadInvocation(
     project_id: out.project_id as string | undefined,
     service_account: out.service_account as string | undefined,
     prod_service_account: out.prod_service_account as string | undefined,
+    pam_entitlement: out.pam_entitlement as string | undefined,
+    pam_location: out.pam_location as string,
+    pam_grant_duration_seconds: out.pam_grant_duration_seconds as number,
+    pam_wait_seconds: out.pam_wait_seconds as number,
+    require_reason: out.require_reason as boolean,
     socket_path: out.socket_path as string,
     admin_socket_path: out.admin_socket_path as string,
     port: out.port as number,

@@ -237,3 +237,32 @@ Deno.test("loadInvocation() refuses a socket path longer than a Unix socket can 
   );
   assert.ok(shared.config.admin_socket_path.length > MAX_SOCKET_PATH_BYTES);
 });
+
+Deno.test("loadInvocation() reads the PAM keys and require_reason (TOML boolean or env string)", () => {
+  const file = "/work/cwd/pam.toml";
+  const toml = [
+    `pam_entitlement = "prod-access"`,
+    `pam_grant_duration_seconds = 1800`,
+    `require_reason = true`,
+    "[endpoints]",
+    `privilegedaccessmanager = "http://127.0.0.1:9/pam/"`,
+  ].join("\n");
+  const { config } = loadInvocation(
+    GATE,
+    ["--config", file],
+    deps({ HOME: "/h" }, { [file]: toml }),
+  );
+  assert.equal(config.pam_entitlement, "prod-access");
+  assert.equal(config.pam_location, "global");
+  assert.equal(config.pam_grant_duration_seconds, 1800);
+  assert.equal(config.pam_wait_seconds, 900);
+  assert.equal(config.require_reason, true);
+  assert.equal(config.endpoints.privilegedaccessmanager, "http://127.0.0.1:9/pam");
+  assert.equal(load(GATE, []).config.require_reason, false);
+  assert.equal(load(GATE, [], { GCP_GATE_REQUIRE_REASON: "false" }).config.require_reason, false);
+  assert.equal(load(GATE, ["--require-reason", "1"]).config.require_reason, true);
+  assert.match(
+    loadError(GATE, ["--require-reason", "yes"]).message,
+    /"require_reason" must be true or false/,
+  );
+});

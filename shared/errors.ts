@@ -23,6 +23,7 @@ export type ErrorCode =
   | "unsafe_path"
   | "already_running"
   | "untrusted_socket"
+  | "grant_ended"
   | "internal";
 
 const DEFAULT_STATUS: Readonly<Record<ErrorCode, number>> = Object.freeze({
@@ -46,6 +47,7 @@ const DEFAULT_STATUS: Readonly<Record<ErrorCode, number>> = Object.freeze({
   unsafe_path: 500,
   already_running: 500,
   untrusted_socket: 503,
+  grant_ended: 403,
   internal: 500,
 });
 

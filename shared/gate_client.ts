@@ -93,6 +93,7 @@ const KNOWN_CODES: ReadonlySet<string> = new Set<ErrorCode>([
   "approval_unavailable",
   "session_not_found",
   "forbidden",
+  "grant_ended",
   "unsafe_path",
   "already_running",
   "untrusted_socket",

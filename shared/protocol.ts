@@ -116,6 +116,11 @@ export interface SessionResponse {
    * null for the engineer's own credentials (Google's ~1 h).
    */
   token_ttl_seconds: number | null;
+  /**
+   * The request reason for this session's Google calls (names the approval
+   * id the gate's audit log holds); with-prod passes it to gcloud & co.
+   */
+  request_reason?: string | undefined;
 }
 
 /**

@@ -75,6 +75,15 @@ export const REMOVED_SUFFIXES: readonly string[] = Object.freeze(["_UNIVERSE_DOM
 /** The marker a nested with-prod recognises (no secret in it). */
 export const NESTING_MARKER = "GCP_GATE_WITH_PROD";
 
+/**
+ * The request reason Google records in Cloud Audit Logs for each call. Read
+ * by gcloud (property core/request_reason), gsutil, and Terraform's google
+ * and google-beta providers (their `request_reason`); Google's client
+ * libraries (Python, Node, Go, Java) read no request reason from the
+ * environment. See docs/pam.md.
+ */
+export const REQUEST_REASON_VARIABLE = "CLOUDSDK_CORE_REQUEST_REASON";
+
 /** Variables with-prod sets; `-e` may not override them. */
 export const MANAGED_VARIABLES: readonly string[] = Object.freeze([
   "GCE_METADATA_HOST",
@@ -86,6 +95,7 @@ export const MANAGED_VARIABLES: readonly string[] = Object.freeze([
   "GOOGLE_CLOUD_PROJECT",
   "GCLOUD_PROJECT",
   "GOOGLE_CLOUD_QUOTA_PROJECT",
+  REQUEST_REASON_VARIABLE,
   NESTING_MARKER,
 ]);
 
@@ -146,6 +156,8 @@ export interface ChildEnvOptions {
   readonly scopes: readonly string[];
   /** Raw `-e K=V` arguments. */
   readonly extras: readonly string[];
+  /** The session's request reason from the gate (names its approval). */
+  readonly requestReason?: string | undefined;
 }
 
 function addNoProxy(current: string | undefined): string {
@@ -205,6 +217,11 @@ export function buildChildEnv(
   env.NO_PROXY = addNoProxy(base.NO_PROXY);
   env.no_proxy = addNoProxy(base.no_proxy);
   env.CLOUDSDK_CONFIG = options.configDir;
+  // Printable ASCII and short, or not at all: it becomes an HTTP header in every client.
+  const reason = options.requestReason;
+  if (typeof reason === "string" && /^[\x20-\x7e]{1,200}$/.test(reason)) {
+    env[REQUEST_REASON_VARIABLE] = reason;
+  }
   env.CLOUDSDK_CORE_ACCOUNT = options.account;
   if (options.project !== undefined) {
     env.CLOUDSDK_CORE_PROJECT = options.project;

@@ -146,3 +146,17 @@ Deno.test("buildChildEnv() removes variables that redirect gcloud's API calls (a
   // CA bundles stay: corporate TLS inspection needs them (the README names the risk).
   assert.equal(env.SSL_CERT_FILE, "/etc/corp-ca.pem");
 });
+
+Deno.test("buildChildEnv() hands the session's request reason to gcloud & co., printable only", () => {
+  const env = buildChildEnv({ CLOUDSDK_CORE_REQUEST_REASON: "stale" }, {
+    ...OPTIONS,
+    requestReason: "gcp-gate approval abcd1234: fix",
+  });
+  assert.equal(env.CLOUDSDK_CORE_REQUEST_REASON, "gcp-gate approval abcd1234: fix");
+  const bad = buildChildEnv({}, { ...OPTIONS, requestReason: "a\nb" });
+  assert.equal(bad.CLOUDSDK_CORE_REQUEST_REASON, undefined);
+  assert.throws(
+    () => parseExtra("CLOUDSDK_CORE_REQUEST_REASON=mine"),
+    /manages credential variables/,
+  );
+});

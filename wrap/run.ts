@@ -279,6 +279,7 @@ export async function runWithProd(req: WithProdRequest, log: Logger): Promise<nu
         project,
         scopes: sessionScopes,
         extras: req.extras,
+        requestReason: session.request_reason,
       });
       if (received) return exitCodeForSignal(received);
       // 4 + 6. Run it; only its process tree may use the proxy.

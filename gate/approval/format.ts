@@ -66,6 +66,7 @@ function tokenLife(req: ApprovalRequest): string {
 /** The line that says whose credentials an approval hands out. */
 export function grantsLine(req: ApprovalRequest): string {
   const clean = (x: string): string => stripUnsafeChars(x);
+  if (req.grants !== undefined) return `Grants:    ${clean(req.grants)}`;
   return req.serviceAccount === undefined
     ? `Grants:    YOUR OWN credentials (${
       clean(req.email)
@@ -93,7 +94,9 @@ export function requestSummary(req: ApprovalRequest): string {
   const scopes =
     req.scopes.map((x) => clean(x.startsWith(SCOPE_PREFIX) ? x.slice(SCOPE_PREFIX.length) : x))
       .join(",") || "none";
-  const grant = req.serviceAccount === undefined
+  const grant = req.grants !== undefined
+    ? `PAM grant, ${formatDuration(req.ttlSeconds)} session`
+    : req.serviceAccount === undefined
     ? "YOUR OWN credentials (all your permissions)"
     : `scopes ${scopes}, ${formatDuration(req.ttlSeconds)}`;
   const line = `project ${clean(req.project ?? "(not given)")}, ${grant}, code ${
@@ -133,7 +136,9 @@ export function describeRequest(req: ApprovalRequest, options: DescribeOptions =
     own
       ? `Scopes:    ${scopes} (asked; NOT applied to your own credentials)`
       : `Scopes:    ${scopes}`,
-    own
+    own && req.grants !== undefined
+      ? `Lifetime:  ${lifetime} (the session; the grant's roles are withdrawn when it ends)`
+      : own
       ? `Lifetime:  ${lifetime} (the session; each token of yours lives ~1 h, revoking cannot shorten it)`
       : `Lifetime:  ${lifetime}`,
     `Reason:    ${

@@ -75,6 +75,20 @@ Deno.test("describeRequest() states the real life of each prod_service_account t
   assert.match(token.join("\n"), /^Grants: .*each valid 5 min$/m);
 });
 
+Deno.test("describeRequest() says what a PAM grant gives instead of YOUR OWN credentials", () => {
+  const req = {
+    ...BASE,
+    serviceAccount: undefined,
+    grants: "a Privileged Access Manager grant of projects/p/locations/global/entitlements/e\n" +
+      "(roles: roles/run.admin) for 1 h",
+  };
+  const text = describeRequest(req).join("\n");
+  assert.match(text, /^Grants: +a Privileged Access Manager grant of projects\/p\/.* \(roles: /m);
+  assert.doesNotMatch(text, /YOUR OWN credentials \(/);
+  assert.match(text, /^Lifetime: .*the grant's roles are withdrawn when it ends/m);
+  assert.match(requestSummary(req), /PAM grant/);
+});
+
 Deno.test("describeRequest() caps command lines and line width when asked", () => {
   const command = ["sh", ...Array.from({ length: 80 }, (_, i) => `arg${i}-${"x".repeat(300)}`)];
   const lines = describeRequest({ ...BASE, command }, { maxCommandLines: 40, maxLineChars: 200 });

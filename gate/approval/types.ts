@@ -39,6 +39,11 @@ export interface ApprovalRequest {
    * undefined with the engineer's own credentials (Google's ~1 h).
    */
   readonly tokenTtlSeconds?: number | undefined;
+  /**
+   * What an approval grants when it is not plain credentials (a Privileged
+   * Access Manager grant: entitlement, roles, duration); shown as "Grants:".
+   */
+  readonly grants?: string | undefined;
 }
 
 export type ApprovalMethod = "dialog" | "terminal" | "queue" | "none";

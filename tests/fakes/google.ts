@@ -7,6 +7,7 @@
  *   iamcredentials       <base>/iam      POST /v1/projects/-/serviceAccounts/<sa>:generateAccessToken|generateIdToken
  *   cloudresourcemanager <base>/crm      GET /v3/projects/<id>
  *   sts                  <base>/sts      POST /v1/token
+ *   privilegedaccessmanager <base>/pam   v1 entitlements and grants (tests/fakes/google_pam.ts)
  *
  * IAM inspection APIs and a stricter STS live in ./google_iam.ts (options.iam).
  *
@@ -15,6 +16,7 @@
  * scan whole logs for leaks.
  */
 import { type FakeIamOptions, fakeIamRoute } from "./google_iam.ts";
+import { createFakePam, type FakePam, type FakePamOptions } from "./google_pam.ts";
 
 export const FAKE_TOKEN_PREFIX = "ya29.FAKE";
 export const FAKE_REFRESH_TOKEN = "1//FAKE-refresh-token-0123456789abcdef";
@@ -67,6 +69,8 @@ export interface FakeGoogle extends AsyncDisposable {
   restoreRefreshToken(): void;
   /** An `authorized_user` ADC JSON pointing at this fake. */
   adcJson(): string;
+  /** Privileged Access Manager: grants, the approver, states. */
+  readonly pam: FakePam;
   /** `[endpoints]` TOML table pointing at this fake. */
   endpointsToml(): string;
   endpoints(): {
@@ -74,6 +78,7 @@ export interface FakeGoogle extends AsyncDisposable {
     iamcredentials: string;
     cloudresourcemanager: string;
     sts: string;
+    privilegedaccessmanager: string;
   };
   close(): Promise<void>;
 }
@@ -93,6 +98,7 @@ export interface FakeGoogleOptions {
   port?: number;
   /** Service accounts, permissions and federation rules (see ./google_iam.ts). */
   iam?: FakeIamOptions;
+  pam?: FakePamOptions;
 }
 
 function b64url(s: string): string {
@@ -123,6 +129,7 @@ export function startFakeGoogle(options: FakeGoogleOptions = {}): Promise<FakeGo
   const faults: (Fault & { left: number })[] = [];
   const tokens = new Map<string, IssuedToken>();
   let refreshValid = true;
+  const pam = createFakePam(options.pam);
   let counter = 0;
 
   function issue(
@@ -301,6 +308,7 @@ export function startFakeGoogle(options: FakeGoogleOptions = {}): Promise<FakeGo
         displayName: id,
       });
     }
+    if (p.startsWith("/pam/")) return pam.route(req, url, body, bearer(req)?.email);
     return googleError(404, `fake google: no route for ${req.method} ${p}`);
   }
 
@@ -346,6 +354,7 @@ export function startFakeGoogle(options: FakeGoogleOptions = {}): Promise<FakeGo
             iamcredentials: `${base}/iam`,
             cloudresourcemanager: `${base}/crm`,
             sts: `${base}/sts`,
+            privilegedaccessmanager: `${base}/pam`,
           });
           const close = async () => {
             ac.abort();
@@ -370,9 +379,10 @@ export function startFakeGoogle(options: FakeGoogleOptions = {}): Promise<FakeGo
                 refresh_token: FAKE_REFRESH_TOKEN,
               }),
             endpoints,
+            pam,
             endpointsToml: () => {
               const e = endpoints();
-              return `[endpoints]\noauth2 = "${e.oauth2}"\niamcredentials = "${e.iamcredentials}"\ncloudresourcemanager = "${e.cloudresourcemanager}"\nsts = "${e.sts}"\n`;
+              return `[endpoints]\noauth2 = "${e.oauth2}"\niamcredentials = "${e.iamcredentials}"\ncloudresourcemanager = "${e.cloudresourcemanager}"\nsts = "${e.sts}"\nprivilegedaccessmanager = "${e.privilegedaccessmanager}"\n`;
             },
             close,
             [Symbol.asyncDispose]: close,

@@ -1,0 +1,288 @@
+/**
+ * Prod access through a Privileged Access Manager grant, behind the small
+ * {@linkcode ProdAccessProvider} seam gate/prod.ts calls: `describe` for the
+ * approval dialog, `acquire` after the human approved, `token` for each prod
+ * token, `release` when the session ends, `close` when the gate stops.
+ *
+ * One grant may serve several sessions (PAM allows one open grant per
+ * entitlement and requester): it is counted, and withdrawn when the last
+ * session using it ends — only if gcp-gate created it; a grant the engineer
+ * made in the console is left alone.
+ */
+import { GateError } from "../../shared/errors.ts";
+import type { Logger } from "../../shared/log.ts";
+import { redactArgv } from "../../shared/argv_redact.ts";
+import { formatDuration } from "../approval/format.ts";
+import type { AuditLog } from "../audit.ts";
+import type { GoogleApi, MintedToken } from "../google_api.ts";
+import { type Entitlement, type Grant, JUSTIFICATION_PREFIX, type PamClient } from "./client.ts";
+import { createGrantLifecycle, ENDED_STATES, endedError } from "./lifecycle.ts";
+
+/** What a provider learns about an approved request. */
+export interface ProdAccessContext {
+  readonly approvalId: string;
+  readonly email: string;
+  readonly reason: string | undefined;
+  readonly code: string | undefined;
+  /** Redacted and capped by the gate. */
+  readonly command: readonly string[] | undefined;
+  /** Sent as X-Goog-Request-Reason on every call made for this session. */
+  readonly requestReason: string;
+  readonly signal: AbortSignal;
+  /** Tells the engineer what the request waits for. */
+  readonly onProgress?: (message: string) => void;
+}
+
+/** One session's hold on prod access; `label` names it in the audit log. */
+export interface ProdAccessHandle {
+  readonly label: string;
+}
+
+export interface ProdTokenAsk {
+  readonly scopes: readonly string[];
+  readonly lifetimeSeconds: number;
+  readonly requestReason: string;
+}
+
+export type ReleaseReason = "ended" | "revoked" | "expired" | "shutdown";
+
+/** The seam gate/prod.ts calls. */
+export interface ProdAccessProvider {
+  /** Longest useful session (the grant's duration); sessions are capped to it. */
+  readonly maxSessionSeconds?: number;
+  /** The dialog's "Grants:" text (after the label). */
+  describe(signal: AbortSignal): Promise<string>;
+  acquire(ctx: ProdAccessContext): Promise<ProdAccessHandle>;
+  token(handle: ProdAccessHandle, ask: ProdTokenAsk): Promise<MintedToken>;
+  release(handle: ProdAccessHandle, why: ReleaseReason): Promise<void>;
+  /** Releases everything still held, within `timeoutMs` (gate shutdown). */
+  close(timeoutMs: number): Promise<void>;
+}
+
+/** Dependencies of {@linkcode createPamProvider}. */
+export interface PamProviderDeps {
+  client: PamClient;
+  api: GoogleApi;
+  /** The engineer's ADC access token. */
+  source: () => Promise<MintedToken>;
+  audit: AuditLog;
+  log: Logger;
+  /** Full entitlement name. */
+  entitlement: string;
+  durationSeconds: number;
+  waitSeconds: number;
+  prodServiceAccount: string | undefined;
+  now?: () => number;
+  pollMs?: number;
+  /** A grant is read again before a token at most this often (ms). */
+  recheckMs?: number;
+}
+
+interface Held {
+  grant: Grant;
+  holders: number;
+  ours: boolean;
+  checkedAt: number;
+  requestReason: string;
+  ended: GateError | undefined;
+}
+
+/** The justification PAM records: approval, code, reason, command, capped. */
+export function justificationFor(ctx: ProdAccessContext): string {
+  const argv = ctx.command ? redactArgv(ctx.command.slice(0, 8)).argv : [];
+  const cmd = argv.map((a) => (a.length > 40 ? `${a.slice(0, 39)}…` : a)).join(" ");
+  const text = `${JUSTIFICATION_PREFIX} approval ${ctx.approvalId}${
+    ctx.code ? ` (code ${ctx.code})` : ""
+  } for ${ctx.email}: ${ctx.reason ?? "no reason given"}${cmd ? ` — command: ${cmd}` : ""}`
+    .replace(/[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/gu, " ");
+  return text.length > 500 ? `${text.slice(0, 499)}…` : text;
+}
+
+/** Creates the PAM provider. */
+export function createPamProvider(deps: PamProviderDeps): ProdAccessProvider {
+  const now = deps.now ?? Date.now;
+  const recheckMs = deps.recheckMs ?? 2000;
+  const held = new Map<string, Held>();
+  let entitlement: Entitlement | undefined;
+  const src = async (): Promise<string> => (await deps.source()).token;
+  const lifecycle = createGrantLifecycle({
+    client: deps.client,
+    source: src,
+    now,
+    ...(deps.pollMs === undefined ? {} : { pollMs: deps.pollMs }),
+    onState: (g, previous) => {
+      deps.log.info(`PAM grant ${g.name}: ${previous ?? "seen"} → ${g.state}`);
+      deps.audit.record({
+        endpoint: "pam",
+        level: "prod",
+        result: g.state === "ACTIVE"
+          ? "granted"
+          : g.state === "WITHDRAWN"
+          ? "withdrawn"
+          : ENDED_STATES.has(g.state)
+          ? (g.state === "DENIED" ? "denied" : "ended")
+          : "waiting",
+        grant: g.name,
+        grant_state: g.state,
+      });
+    },
+  });
+
+  function endsAt(h: Held): number | undefined {
+    const d = Number(/^(\d+)/.exec(h.grant.requestedDuration ?? "")?.[1]);
+    return h.grant.activatedAt !== undefined && Number.isFinite(d)
+      ? h.grant.activatedAt + d * 1000
+      : undefined;
+  }
+
+  async function withdrawIfLast(name: string, why: ReleaseReason, timeoutMs: number) {
+    const h = held.get(name);
+    if (!h) return;
+    h.holders--;
+    if (h.holders > 0) return;
+    held.delete(name);
+    if (!h.ours || h.ended) {
+      if (!h.ours) {
+        deps.audit.record({
+          endpoint: "pam",
+          level: "prod",
+          result: "granted",
+          grant: name,
+          grant_state: h.grant.state,
+          error: "left active: not created by gcp-gate (withdraw it yourself when done)",
+        });
+      }
+      return;
+    }
+    try {
+      const what = await lifecycle.withdraw(name, h.requestReason, timeoutMs);
+      deps.audit.record({
+        endpoint: "pam",
+        level: "prod",
+        result: "withdrawn",
+        grant: name,
+        approval: `${why}: ${what}`,
+      });
+    } catch (err) {
+      deps.log.warn(`could not withdraw PAM grant ${name}; withdraw it in the console`, {
+        error: (err as Error).message,
+      });
+      deps.audit.record({
+        endpoint: "pam",
+        level: "prod",
+        result: "error",
+        grant: name,
+        error: `withdrawal failed (${why}): ${(err as Error).message.slice(0, 200)}`,
+      });
+    }
+  }
+
+  return {
+    maxSessionSeconds: deps.durationSeconds,
+    async describe(signal) {
+      if (entitlement === undefined) {
+        try {
+          entitlement = await deps.client.getEntitlement(await src(), deps.entitlement, {
+            signal: AbortSignal.any([signal, AbortSignal.timeout(3000)]),
+          });
+        } catch (err) {
+          deps.log.debug("could not read the entitlement's roles", { error: String(err) });
+        }
+      }
+      // One line that fits the dialog's width: the entitlement, a few roles, the duration, whose tokens.
+      const all = entitlement?.roles ?? [];
+      const roles = all.length === 0
+        ? ""
+        : ` (${all.slice(0, 3).join(", ")}${all.length > 3 ? ` +${all.length - 3} more` : ""})`;
+      const whose = deps.prodServiceAccount === undefined
+        ? "tokens: YOUR OWN (all your permissions + the granted roles)"
+        : `tokens: ${deps.prodServiceAccount}`;
+      return `PAM grant of ${deps.entitlement}${roles} for ${
+        formatDuration(deps.durationSeconds)
+      }, withdrawn at session end; ${whose}`;
+    },
+    async acquire(ctx) {
+      const { grant, created } = await lifecycle.acquire({
+        entitlement: deps.entitlement,
+        durationSeconds: deps.durationSeconds,
+        justification: justificationFor(ctx),
+        requestId: crypto.randomUUID(),
+        requestReason: ctx.requestReason,
+        waitMs: deps.waitSeconds * 1000,
+        signal: ctx.signal,
+        onProgress: ctx.onProgress,
+      });
+      const h = held.get(grant.name);
+      if (h) {
+        h.holders++;
+        h.grant = grant;
+      } else {
+        held.set(grant.name, {
+          grant,
+          holders: 1,
+          ours: created,
+          checkedAt: now(),
+          requestReason: ctx.requestReason,
+          ended: undefined,
+        });
+      }
+      return { label: grant.name };
+    },
+    async token(handle, ask) {
+      const h = held.get(handle.label);
+      if (!h) throw new GateError("grant_ended", `grant ${handle.label} was released`);
+      if (h.ended) throw h.ended;
+      if (now() - h.checkedAt >= recheckMs) {
+        try {
+          h.grant = await lifecycle.check(h.grant.name, ask.requestReason);
+          h.checkedAt = now();
+        } catch (err) {
+          // The look is for a clear message, not for safety (Google itself
+          // takes the roles away when a grant ends): a PAM outage must not
+          // stop a session whose grant is known to be active.
+          deps.log.warn(
+            `could not read PAM grant ${h.grant.name}; trying again at the next token`,
+            {
+              error: (err as Error).message,
+            },
+          );
+        }
+      }
+      const end = endsAt(h);
+      if (h.grant.state !== "ACTIVE" || (end !== undefined && end <= now())) {
+        const state = h.grant.state === "ACTIVE" ? "ENDED" : h.grant.state;
+        if (state !== h.grant.state) {
+          // Ended by the clock, before Google's answer said so: audit it like a state change.
+          deps.audit.record({
+            endpoint: "pam",
+            level: "prod",
+            result: "ended",
+            grant: h.grant.name,
+            grant_state: state,
+          });
+        }
+        h.ended = endedError({ ...h.grant, state });
+        throw h.ended;
+      }
+      const sa = deps.prodServiceAccount;
+      if (sa === undefined) return await deps.source();
+      // The token must not outlive the grant that allowed minting it.
+      const left = end === undefined ? ask.lifetimeSeconds : Math.floor((end - now()) / 1000);
+      return await deps.api.generateAccessToken(
+        await src(),
+        sa,
+        ask.scopes,
+        Math.max(1, Math.min(ask.lifetimeSeconds, left)),
+        { requestReason: ask.requestReason },
+      );
+    },
+    async release(handle, why) {
+      await withdrawIfLast(handle.label, why, 10_000);
+    },
+    async close(timeoutMs) {
+      const names = [...held.keys()];
+      for (const n of names) held.get(n)!.holders = 1;
+      await Promise.all(names.map((n) => withdrawIfLast(n, "shutdown", timeoutMs)));
+    },
+  };
+}
