@@ -106,7 +106,10 @@ export function leasedSession(req: ParsedProdRequest, deps: LeaseDeps): Response
 
   async function decide(): Promise<void> {
     try {
-      const s = await deps.prod.openSession(req, approval);
+      const s = await deps.prod.openSession(req, approval, (message) => {
+        // The lease's holder hears what it waits for ("a teammate must approve …").
+        if (!done) send({ event: "progress", message: sanitizeMessage(message, 300) });
+      });
       sessionId = s.session_id;
       // Approved in the instant the lease was lost (or the gate began to
       // stop): nobody holds the lease, so the session must not stay.

@@ -68,7 +68,12 @@ export interface ProdTokenAsk {
 }
 
 export interface ProdService {
-  openSession(req: ParsedProdRequest, signal: AbortSignal): Promise<SessionResponse>;
+  /** `onProgress` hears what an approved session still waits for (a PAM grant's approval). */
+  openSession(
+    req: ParsedProdRequest,
+    signal: AbortSignal,
+    onProgress?: (message: string) => void,
+  ): Promise<SessionResponse>;
   describeSession(id: string): SessionResponse;
   /** True while the session is open (not revoked, not expired). */
   isOpen(id: string): boolean;
@@ -247,7 +252,7 @@ export function createProdService(deps: ProdDeps): ProdService {
   }
 
   return {
-    async openSession(req, signal) {
+    async openSession(req, signal, onProgress) {
       if (deps.requireReason && req.reason === undefined) {
         // Before anyone is asked: a dialog for a request that must fail wastes an approval.
         throw new GateError(
@@ -301,6 +306,7 @@ export function createProdService(deps: ProdDeps): ProdService {
           code: req.code,
           command: req.command,
           signal,
+          ...(onProgress ? { onProgress } : {}),
         });
       } catch (err) {
         // Approved here, refused upstream (a denied or expired grant): no session.

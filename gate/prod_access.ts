@@ -29,6 +29,8 @@ export interface OpenAccessOptions {
   readonly code: string | undefined;
   readonly command: readonly string[] | undefined;
   readonly signal: AbortSignal;
+  /** Told what the access still waits for (also logged). */
+  readonly onProgress?: (message: string) => void;
 }
 
 export interface SessionAccessTable {
@@ -78,7 +80,10 @@ export function createSessionAccessTable(deps: SessionAccessDeps): SessionAccess
           command: o.command,
           requestReason: reason,
           signal: o.signal,
-          onProgress: (m) => deps.log?.info(m, { approval_id: o.approvalId }),
+          onProgress: (m) => {
+            deps.log?.info(m, { approval_id: o.approvalId });
+            o.onProgress?.(m);
+          },
         })
         : undefined;
       // An expired session ends its upstream access too (not only a revoked one).

@@ -41,6 +41,12 @@ export interface CallOptions {
   timeoutMs?: number;
 }
 
+/** Options of {@linkcode GateClient.openSession}. */
+export interface OpenSessionOptions extends CallOptions {
+  /** What the gate waits for after the approval (a teammate approving a PAM grant). */
+  onProgress?: (message: string) => void;
+}
+
 export interface TokenRequest {
   scopes?: readonly string[];
   ttlSeconds?: number;
@@ -67,7 +73,7 @@ export interface GateClient {
    * `close()`): resolves once approved. The gate revokes the session when
    * the lease ends, so keep it for as long as the session is needed.
    */
-  openSession(req: ProdRequest, opts?: CallOptions): Promise<SessionLease>;
+  openSession(req: ProdRequest, opts?: OpenSessionOptions): Promise<SessionLease>;
   getSession(id: string, opts?: CallOptions): Promise<SessionResponse>;
   deleteSession(id: string, opts?: CallOptions): Promise<void>;
   /** Reports a caller refused by with-prod's proxy, for the host's audit log. */
@@ -272,6 +278,7 @@ export function createGateClient(options: GateClientOptions): GateClient {
         timeoutMs: opts.timeoutMs ?? options.timeoutMs ?? 10_000,
         unreachable,
         knownCode: (c) => KNOWN_CODES.has(c),
+        ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
       }),
     getSession: (id, opts) => call("GET", `/session${query({ id })}`, undefined, opts),
     deleteSession: async (id, opts) => {

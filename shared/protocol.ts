@@ -133,6 +133,7 @@ export interface SessionResponse {
  */
 export type LeaseEvent =
   | { event: "pending" }
+  | { event: "progress"; message: string }
   | ({ event: "session" } & SessionResponse)
   | { event: "error"; error: string; code: ErrorCode; retry_after_seconds?: number }
   | { event: "ended"; reason: string };

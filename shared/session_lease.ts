@@ -50,6 +50,8 @@ export interface OpenLeaseOptions {
   readonly unreachable: (socketPath: string, err: unknown) => GateError;
   /** Accepts a code from the gate's answer (unknown ones become `upstream`). */
   readonly knownCode: (code: string) => boolean;
+  /** What the gate is waiting for after the approval (e.g. a teammate approving a PAM grant). */
+  readonly onProgress?: (message: string) => void;
 }
 
 /** Longest line (event) or answer head accepted from the gate. */
@@ -191,6 +193,11 @@ export async function openSessionLease(options: OpenLeaseOptions): Promise<Sessi
       if (line === "") continue; // keep-alive
       const event = parseEvent(line);
       if (event.event === "pending") continue;
+      if (event.event === "progress") {
+        // Printed on the user's terminal: no control characters, bounded.
+        options.onProgress?.(sanitizeMessage(String(event.message), 300));
+        continue;
+      }
       if (event.event === "error") {
         throw new GateError(
           options.knownCode(event.code) ? event.code : "upstream",

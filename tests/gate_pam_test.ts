@@ -171,7 +171,10 @@ Deno.test("pam: a second session reuses the active grant; the last one out withd
 Deno.test("pam: waits for a teammate's approval, telling the engineer, then serves tokens", async () => {
   await using stack = await startStack({ proxy: false, gateToml: pamToml("prod-approval") });
   const gate = createGateClient({ socketPath: stack.socketPath, timeoutMs: 30_000 });
-  const asking = gate.openSession({ reason: "on call" }).then((l) => l.session);
+  const heard: string[] = [];
+  const asking = gate.openSession({ reason: "on call" }, {
+    onProgress: (m) => heard.push(m),
+  }).then((l) => l.session);
   asking.catch(() => {}); // awaited below
   await approveQueued(stack);
   const grant = await until("the grant", () => stack.fake.pam.grants()[0]);
@@ -184,6 +187,9 @@ Deno.test("pam: waits for a teammate's approval, telling the engineer, then serv
       .catch(() => "waiting"),
   ]);
   assert.equal(early, "waiting");
+  // The lease's holder (with-prod) is told what it waits for, not only the gate's log.
+  await until("a progress event", () => heard.length > 0);
+  assert.match(heard[0]!, /^waiting for a teammate to approve grant .*prod-approval\/grants\//);
   stack.fake.pam.approve(grant.name);
   const s = await asking;
   const t = await gate.token({ session: s.session_id });

@@ -120,7 +120,11 @@ async function askForSession(
       ttl_seconds: req.config.session_ttl_seconds,
       code,
       ...origin,
-    }, { signal: cancel, timeoutMs: APPROVAL_DEADLINE_MS });
+    }, {
+      signal: cancel,
+      timeoutMs: APPROVAL_DEADLINE_MS,
+      onProgress: (message) => printError(PROGRAM, message),
+    });
   } catch (err) {
     if (isGateError(err, "rate_limited")) {
       // The gate asks one human at a time. A request we did not send may be
