@@ -2,8 +2,8 @@
  * gcp-gate: entry point. Parses args, loads config, dispatches to the daemon
  * or a subcommand; errors become exit codes in runMain.
  */
-import { parseInvocation, readEnv, runMain } from "../shared/cli.ts";
-import type { Config, Invocation } from "../shared/config.ts";
+import { parseInvocation, readEnv, readTextFileIfExists, runMain } from "../shared/cli.ts";
+import { type Config, type Invocation, loadInvocation } from "../shared/config.ts";
 import { GateError } from "../shared/errors.ts";
 import { createLogger, type Logger } from "../shared/log.ts";
 import { accountsCommand } from "./accounts.ts";
@@ -17,10 +17,18 @@ import { doctorCommand } from "./doctor.ts";
 import { canCommand } from "./can.ts";
 import { installService } from "./install_service.ts";
 import { runGate } from "./daemon.ts";
+import type { ControlSlot } from "./control.ts";
+import { type Profile, resolveProfiles } from "./profiles.ts";
+import { reloadCommand, statusCommand } from "./status.ts";
 
-/** The approver for prod requests: the one place that chooses it. */
-function approverFor(config: Config, log: Logger, queue: ApprovalQueue): Approver {
-  return createApprover(config, { log, queue, env: readEnv });
+/** The approver for one profile's prod requests: the one place that chooses it. */
+function approverFor(
+  config: Config,
+  profile: Profile,
+  log: Logger,
+  queue: ApprovalQueue,
+): Approver {
+  return createApprover({ ...config, ...profile }, { log, queue, env: readEnv });
 }
 
 /** A subcommand: `gcp-gate <name> …`. */
@@ -35,6 +43,8 @@ const SUBCOMMANDS: Readonly<Record<string, Subcommand>> = {
   doctor: doctorCommand,
   accounts: (inv, args, log) => accountsCommand(inv, args, log),
   can: (inv, args, log) => canCommand(inv, args, log),
+  status: statusCommand,
+  reload: reloadCommand,
 };
 
 /** The gate's main: returns the exit code. */
@@ -49,15 +59,28 @@ export async function main(args: readonly string[]): Promise<number> {
   const [cmd, ...rest] = inv.positionals;
   if (cmd === undefined) {
     // The admin socket lives beside the gate's: queued prod requests are decided there.
-    const queue = createApprovalQueue({ timeoutSeconds: inv.config.approval_timeout_seconds, log });
+    const config = inv.config;
+    const queue = createApprovalQueue({ timeoutSeconds: config.approval_timeout_seconds, log });
+    const control: ControlSlot = { current: undefined };
     const admin = await startAdminServer({
-      socketPath: inv.config.admin_socket_path,
-      gateSocketPath: inv.config.socket_path,
+      socketPath: config.admin_socket_path,
+      // resolveProfiles checks every profile's socket against the admin socket too.
+      gateSocketPath: resolveProfiles(config)[0]!.socket_path,
       queue,
       log,
+      control,
     });
     try {
-      return await runGate(inv.config, log, { approver: approverFor(inv.config, log, queue) });
+      return await runGate(config, log, {
+        approverFor: (profile) => approverFor(config, profile, log, queue),
+        reloadConfig: () =>
+          loadInvocation(GATE_CLI, args, {
+            env: readEnv,
+            readTextFile: readTextFileIfExists,
+            cwd: () => Deno.cwd(),
+          }).config,
+        control,
+      });
     } finally {
       await admin.shutdown();
     }

@@ -32,6 +32,11 @@ export interface ApprovalRequest {
    * and lifetime asked for. Every method says which.
    */
   readonly serviceAccount?: string | undefined;
+  /**
+   * The profile whose socket the request arrived on (set by the gate, never
+   * by the caller); undefined for a gate without profiles.
+   */
+  readonly profile?: string | undefined;
 }
 
 export type ApprovalMethod = "dialog" | "terminal" | "queue" | "none";

@@ -1,0 +1,294 @@
+/**
+ * One profile's collaborators — dev token cache, identity cache, prod
+ * sessions, approval limits — behind its own socket. Nothing here is shared
+ * with another profile but the ADC, the Google API client, the audit log and
+ * the approval queue, so a token minted for one profile can never be served
+ * on another's socket, and one profile's denials never cool another down.
+ */
+import type { Logger } from "../shared/log.ts";
+import { GateError } from "../shared/errors.ts";
+import { versionString } from "../shared/version.ts";
+import type { Approver } from "./approval/types.ts";
+import type { AuditLog } from "./audit.ts";
+import type { CredentialProvider } from "./credentials.ts";
+import type { GoogleApi } from "./google_api.ts";
+import { createIdentityService, type IdentityService } from "./identity.ts";
+import { createProdService, type ProdService } from "./prod.ts";
+import type { Profile } from "./profiles.ts";
+import { createGateHandler } from "./routes.ts";
+import { type GateServer, startGateServer } from "./server.ts";
+import { createSessionStore, type Session, type SessionStore } from "./sessions.ts";
+import { createDevTokenMinter, devTokenKey, type DevTokenMinter } from "./tokens.ts";
+
+/**
+ * Requests of one profile that may wait on Google at once. Beyond it a cache
+ * miss is refused at once (503): a storm on one socket then costs a bounded
+ * number of upstream calls, and cached tokens on every socket keep flowing.
+ */
+export const MAX_UPSTREAM_PER_PROFILE = 32;
+
+/** What every profile shares (one ADC, one audit log, one admin queue). */
+export interface SharedCollaborators {
+  api: GoogleApi;
+  credentials: CredentialProvider;
+  audit: AuditLog;
+  log: Logger;
+  universeDomain: string;
+  /** Builds the approval chain for one profile's settings (its own rate limiter). */
+  approverFor: (profile: Profile) => Approver;
+  /** Aborts on gate shutdown. */
+  signal: AbortSignal;
+}
+
+/** A profile as `gcp-gate status` lists it (lifetimes, never tokens). */
+export interface ProfileStatus {
+  name: string;
+  socket_path: string;
+  listening: boolean;
+  project: string | null;
+  service_account: string | null;
+  prod_service_account: string | null;
+  dev_tokens: { key: string; expires_in: number }[];
+  sessions: { id_prefix: string; project: string | null; expires_in: number }[];
+}
+
+export interface ProfileStack {
+  readonly profile: Profile;
+  /** Applies new settings (same socket): new caches and limits; sessions survive unless the prod account changed. */
+  update(next: Profile): void;
+  /** Forgets cached tokens (the ADC changed). */
+  reset(): void;
+  status(): ProfileStatus;
+  /** Revokes its sessions (audited, unless `revoke` is false), ends waiting approvals, stops listening. */
+  stop(reason: string, options?: { revoke?: boolean }): Promise<void>;
+  readonly finished: Promise<void>;
+}
+
+/** Tags every audit line of a named profile with its name. */
+function profileAudit(audit: AuditLog, profile: Profile): AuditLog {
+  if (!profile.named) return audit;
+  return { ...audit, record: (e) => audit.record({ ...e, profile: profile.name }) };
+}
+
+/** Remembers this profile's sessions so status can list them and stop can revoke them. */
+function trackedSessions(inner: SessionStore): SessionStore & { live(): Session[] } {
+  const ids = new Set<string>();
+  return {
+    create(info, ttl) {
+      const s = inner.create(info, ttl);
+      ids.add(s.id);
+      return s;
+    },
+    find: (id) => inner.find(id),
+    revoke(id) {
+      ids.delete(id);
+      return inner.revoke(id);
+    },
+    get size() {
+      return inner.size;
+    },
+    live() {
+      const out: Session[] = [];
+      for (const id of ids) {
+        const s = inner.find(id);
+        if (s) out.push(s);
+        else ids.delete(id);
+      }
+      return out;
+    },
+  };
+}
+
+/** Bounds the calls of one profile that wait on Google (see MAX_UPSTREAM_PER_PROFILE). */
+function upstreamLimit(name: string): <T>(fn: () => Promise<T>) => Promise<T> {
+  let waiting = 0;
+  return async (fn) => {
+    if (waiting >= MAX_UPSTREAM_PER_PROFILE) {
+      throw new GateError(
+        "rate_limited",
+        `profile ${name}: ${MAX_UPSTREAM_PER_PROFILE} requests already wait for Google on this socket; retry in a moment`,
+        { status: 503 },
+      );
+    }
+    waiting++;
+    try {
+      return await fn();
+    } finally {
+      waiting--;
+    }
+  };
+}
+
+interface Collaborators {
+  tokens: DevTokenMinter;
+  expiries: Map<string, number>;
+  identity: IdentityService;
+  prod: ProdService;
+  handler: (req: Request) => Response | Promise<Response>;
+}
+
+function build(
+  profile: Profile,
+  shared: SharedCollaborators,
+  sessions: SessionStore,
+  signal: AbortSignal,
+): Collaborators {
+  const { api, credentials } = shared;
+  const audit = profileAudit(shared.audit, profile);
+  const limit = upstreamLimit(profile.name);
+  const source = async (): Promise<string> => (await credentials.token()).token;
+  const minter = createDevTokenMinter({ api, source, serviceAccount: profile.service_account });
+  // Expiry per cache key, for status (never the token itself).
+  const expiries = new Map<string, number>();
+  const tokens: DevTokenMinter = {
+    peek: (req) => minter.peek(req),
+    get: (req, s) =>
+      minter.peek(req) ? minter.get(req, s) : limit(async () => {
+        const t = await minter.get(req, s);
+        if (expiries.size >= 256) expiries.clear();
+        expiries.set(devTokenKey(req), t.expiresAt);
+        return t;
+      }),
+    reset: () => (minter.reset(), expiries.clear()),
+  };
+  const rawIdentity = createIdentityService({
+    api,
+    source,
+    knownEmail: () => {
+      try {
+        return credentials.current().email;
+      } catch {
+        return undefined;
+      }
+    },
+    serviceAccount: profile.service_account,
+  });
+  const identity: IdentityService = {
+    email: (s) => limit(() => rawIdentity.email(s)),
+    projectNumber: (p, s) => limit(() => rawIdentity.projectNumber(p, s)),
+    idToken: (a, e, s) => limit(() => rawIdentity.idToken(a, e, s)),
+    reset: () => rawIdentity.reset(),
+  };
+  const approver = shared.approverFor(profile);
+  const prod = createProdService({
+    // The profile's name goes into every dialog, prompt and pending line.
+    approver: profile.named
+      ? { decide: (req, s) => approver.decide({ ...req, profile: profile.name }, s) }
+      : approver,
+    api,
+    source: () => credentials.token(),
+    identity,
+    sessions,
+    audit,
+    prodServiceAccount: profile.prod_service_account,
+  });
+  const handler = createGateHandler({
+    tokens,
+    identity,
+    serviceAccount: profile.service_account,
+    prod,
+    audit,
+    log: shared.log,
+    version: versionString(),
+    maxTokenTtlSeconds: profile.max_token_ttl_seconds,
+    sessionTtlSeconds: profile.session_ttl_seconds,
+    universeDomain: shared.universeDomain,
+    defaultProject: profile.project_id,
+    startedAt: Date.now(),
+    signal,
+  });
+  return { tokens, expiries, identity, prod, handler };
+}
+
+/** Binds the profile's socket and serves it. */
+export async function startProfileStack(
+  first: Profile,
+  shared: SharedCollaborators,
+): Promise<ProfileStack> {
+  let profile = first;
+  const stopping = new AbortController();
+  const signal = AbortSignal.any([stopping.signal, shared.signal]);
+  let sessions = trackedSessions(createSessionStore());
+  let current = build(profile, shared, sessions, signal);
+  const log = shared.log;
+  if (!profile.service_account) {
+    log.warn(
+      `${
+        profile.named ? `profile ${profile.name}: ` : ""
+      }no service_account configured: dev tokens will be refused until it is set`,
+    );
+  }
+  const server: GateServer = await startGateServer({
+    socketPath: profile.socket_path,
+    // One indirection: a reload swaps the collaborators, the socket stays.
+    handler: (req) => current.handler(req),
+    log,
+    ...(profile.named
+      ? { readyMessage: `ready: profile ${profile.name} listening on ${profile.socket_path}` }
+      : {}),
+  });
+  let stopped = false;
+
+  function revokeAll(): void {
+    for (const s of sessions.live()) {
+      try {
+        current.prod.revokeSession(s.id);
+      } catch { /* expired meanwhile */ }
+    }
+  }
+
+  return {
+    get profile() {
+      return profile;
+    },
+    finished: server.finished,
+    update(next) {
+      if (next.prod_service_account !== profile.prod_service_account) {
+        // Sessions were approved for the old account: never let them mint as another.
+        revokeAll();
+        sessions = trackedSessions(createSessionStore());
+      }
+      profile = next;
+      current = build(profile, shared, sessions, signal);
+      log.info(`profile ${profile.name}: new settings applied`);
+    },
+    reset() {
+      current.tokens.reset();
+      current.identity.reset();
+      current.prod.reset();
+    },
+    status() {
+      const now = Date.now();
+      let listening = false;
+      try {
+        listening = !stopped && Deno.lstatSync(profile.socket_path).isSocket === true;
+      } catch { /* gone */ }
+      return {
+        name: profile.name,
+        socket_path: profile.socket_path,
+        listening,
+        project: profile.project_id ?? null,
+        service_account: profile.service_account ?? null,
+        prod_service_account: profile.prod_service_account ?? null,
+        dev_tokens: [...current.expiries].filter(([, exp]) => exp > now).map(([key, exp]) => ({
+          key,
+          expires_in: Math.floor((exp - now) / 1000),
+        })),
+        sessions: sessions.live().map((s) => ({
+          id_prefix: s.prefix,
+          project: s.project ?? null,
+          expires_in: Math.max(0, Math.floor((s.expiresAt - now) / 1000)),
+        })),
+      };
+    },
+    async stop(reason, options = {}) {
+      if (stopped) return;
+      stopped = true;
+      if (profile.named) log.info(`profile ${profile.name}: stopping (${reason})`);
+      if (options.revoke !== false) revokeAll();
+      const done = server.shutdown();
+      stopping.abort(new Error(`profile ${profile.name} stopped: ${reason}`));
+      await done;
+    },
+  };
+}
