@@ -9,7 +9,8 @@ import { createLogger, type Logger } from "../shared/log.ts";
 import { accountsCommand } from "./accounts.ts";
 import { approveCommand, denyCommand, pendingCommand } from "./admin_commands.ts";
 import { startAdminServer } from "./admin_server.ts";
-import { createApprover } from "./approval/chain.ts";
+import { createApprover, realTerminal } from "./approval/chain.ts";
+import type { TerminalDeps } from "./approval/terminal.ts";
 import { type ApprovalQueue, createApprovalQueue } from "./approval/queue.ts";
 import type { Approver } from "./approval/types.ts";
 import { GATE_CLI } from "./cli.ts";
@@ -21,14 +22,41 @@ import type { ControlSlot } from "./control.ts";
 import { type Profile, resolveProfiles } from "./profiles.ts";
 import { reloadCommand, statusCommand } from "./status.ts";
 
+/** One terminal for every profile's prompts, one prompt at a time. */
+function sharedTerminal(): {
+  terminal: () => TerminalDeps;
+  turn: <T>(prompt: () => Promise<T>) => Promise<T>;
+} {
+  let terminal: TerminalDeps | undefined;
+  let last: Promise<unknown> = Promise.resolve();
+  return {
+    // Created on first use: it starts reading stdin.
+    terminal: () => terminal ??= realTerminal(),
+    turn: (prompt) => {
+      const mine = last.then(prompt, prompt);
+      last = mine.catch(() => {});
+      return mine;
+    },
+  };
+}
+
 /** The approver for one profile's prod requests: the one place that chooses it. */
 function approverFor(
   config: Config,
   profile: Profile,
   log: Logger,
   queue: ApprovalQueue,
+  shared: ReturnType<typeof sharedTerminal>,
 ): Approver {
-  return createApprover({ ...config, ...profile }, { log, queue, env: readEnv });
+  const settings = { ...config, ...profile };
+  return createApprover(settings, {
+    log,
+    queue,
+    env: readEnv,
+    ...(settings.approval_methods.includes("terminal")
+      ? { terminal: shared.terminal(), terminalTurn: shared.turn }
+      : {}),
+  });
 }
 
 /** A subcommand: `gcp-gate <name> …`. */
@@ -62,6 +90,7 @@ export async function main(args: readonly string[]): Promise<number> {
     const config = inv.config;
     const queue = createApprovalQueue({ timeoutSeconds: config.approval_timeout_seconds, log });
     const control: ControlSlot = { current: undefined };
+    const terminal = sharedTerminal();
     const admin = await startAdminServer({
       socketPath: config.admin_socket_path,
       // resolveProfiles checks every profile's socket against the admin socket too.
@@ -72,7 +101,7 @@ export async function main(args: readonly string[]): Promise<number> {
     });
     try {
       return await runGate(config, log, {
-        approverFor: (profile) => approverFor(config, profile, log, queue),
+        approverFor: (profile) => approverFor(config, profile, log, queue, terminal),
         reloadConfig: () =>
           loadInvocation(GATE_CLI, args, {
             env: readEnv,
