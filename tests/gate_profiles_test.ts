@@ -51,6 +51,13 @@ Deno.test("gcp-gate profiles: three sockets, three service accounts, no token cr
   for (const t of tokens.values()) assert.ok(!status.stdout.includes(t), "status shows no token");
   const text = await g.cli("status");
   assert.match(text.stdout, /profile beta: listening on .*\/run\/beta\/gate\.sock/);
+  // doctor checks every profile's socket (the top-level one is not served).
+  const doctor = await g.cli("doctor", "--json");
+  const running = JSON.parse(doctor.stdout).checks.filter((c: { id: string }) =>
+    c.id === "gate-running"
+  );
+  assert.deepEqual(running.map((c: { status: string }) => c.status), ["PASS", "PASS", "PASS"]);
+  assert.match(running[1].message, /\/run\/beta\/gate\.sock/);
   // Dev decisions in the audit log name their profile.
   await new Promise((r) => setTimeout(r, 1500));
   const granted = g.auditLines().filter((l) => l.level === "dev" && l.result === "granted");
