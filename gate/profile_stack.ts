@@ -21,9 +21,11 @@ import { createSessionStore, type Session, type SessionStore } from "./sessions.
 import { createDevTokenMinter, devTokenKey, type DevTokenMinter } from "./tokens.ts";
 
 /**
- * Requests of one profile that may wait on Google at once. Beyond it a cache
- * miss is refused at once (503): a storm on one socket then costs a bounded
- * number of upstream calls, and cached tokens on every socket keep flowing.
+ * Distinct upstream calls (cache keys) one profile may have in flight. Beyond
+ * it a miss on a new key is refused at once (503); callers of a key already
+ * in flight join it uncounted (single-flight). A storm on one socket then
+ * costs a bounded number of upstream calls, and cached tokens on every socket
+ * keep flowing.
  */
 export const MAX_UPSTREAM_PER_PROFILE = 32;
 
@@ -99,22 +101,26 @@ function trackedSessions(inner: SessionStore): SessionStore & { live(): Session[
   };
 }
 
-/** Bounds the calls of one profile that wait on Google (see MAX_UPSTREAM_PER_PROFILE). */
-function upstreamLimit(name: string): <T>(fn: () => Promise<T>) => Promise<T> {
-  let waiting = 0;
-  return async (fn) => {
-    if (waiting >= MAX_UPSTREAM_PER_PROFILE) {
+/** Bounds the distinct calls of one profile that wait on Google (see MAX_UPSTREAM_PER_PROFILE). */
+function upstreamLimit(name: string): <T>(key: string, fn: () => Promise<T>) => Promise<T> {
+  // Callers per key in flight: a key counts once, however many wait on it.
+  const inFlight = new Map<string, number>();
+  return async (key, fn) => {
+    const joined = inFlight.get(key);
+    if (joined === undefined && inFlight.size >= MAX_UPSTREAM_PER_PROFILE) {
       throw new GateError(
         "rate_limited",
-        `profile ${name}: ${MAX_UPSTREAM_PER_PROFILE} requests already wait for Google on this socket; retry in a moment`,
+        `profile ${name}: ${MAX_UPSTREAM_PER_PROFILE} different requests already wait for Google on this socket; retry in a moment`,
         { status: 503 },
       );
     }
-    waiting++;
+    inFlight.set(key, (joined ?? 0) + 1);
     try {
       return await fn();
     } finally {
-      waiting--;
+      const left = inFlight.get(key)! - 1;
+      if (left === 0) inFlight.delete(key);
+      else inFlight.set(key, left);
     }
   };
 }
@@ -142,13 +148,16 @@ function build(
   const expiries = new Map<string, number>();
   const tokens: DevTokenMinter = {
     peek: (req) => minter.peek(req),
-    get: (req, s) =>
-      minter.peek(req) ? minter.get(req, s) : limit(async () => {
+    get: (req, s) => {
+      if (minter.peek(req)) return minter.get(req, s);
+      const key = devTokenKey(req);
+      return limit(`token ${key}`, async () => {
         const t = await minter.get(req, s);
         if (expiries.size >= 256) expiries.clear();
-        expiries.set(devTokenKey(req), t.expiresAt);
+        expiries.set(key, t.expiresAt);
         return t;
-      }),
+      });
+    },
     reset: () => (minter.reset(), expiries.clear()),
   };
   const rawIdentity = createIdentityService({
@@ -164,9 +173,9 @@ function build(
     serviceAccount: profile.service_account,
   });
   const identity: IdentityService = {
-    email: (s) => limit(() => rawIdentity.email(s)),
-    projectNumber: (p, s) => limit(() => rawIdentity.projectNumber(p, s)),
-    idToken: (a, e, s) => limit(() => rawIdentity.idToken(a, e, s)),
+    email: (s) => limit("email", () => rawIdentity.email(s)),
+    projectNumber: (p, s) => limit(`project ${p}`, () => rawIdentity.projectNumber(p, s)),
+    idToken: (a, e, s) => limit(`id ${e} ${a}`, () => rawIdentity.idToken(a, e, s)),
     reset: () => rawIdentity.reset(),
   };
   const approver = shared.approverFor(profile);

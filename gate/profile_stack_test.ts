@@ -99,7 +99,12 @@ Deno.test("startProfileStack(): misses waiting on Google are bounded per profile
     assert.ok(mintB, "b's miss reached Google");
     mintB.release();
     assert.equal((await tb).access_token, "tok-b@p.iam.gserviceaccount.com");
+    // Callers of a key already in flight join it, uncounted: no refusal, no new mint.
+    const joiners = Array.from({ length: 50 }, () => ca.token({ ttlSeconds: 600 }));
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(f.mints.length, MAX_UPSTREAM_PER_PROFILE + 1);
     for (const m of f.mints) m.release();
+    assert.equal(new Set((await Promise.all(joiners)).map((t) => t.access_token)).size, 1);
     assert.deepEqual(
       (await Promise.all(asks)).filter((x) => x === "ok").length,
       MAX_UPSTREAM_PER_PROFILE,
