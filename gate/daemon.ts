@@ -4,17 +4,17 @@
  * SIGHUP or `gcp-gate reload`, and on SIGINT/SIGTERM drains and cleans up.
  */
 import { readEnv, readTextFileIfExists } from "../shared/cli.ts";
-import { type Config, PROFILE_KEYS } from "../shared/config.ts";
-import { GateError } from "../shared/errors.ts";
+import type { Config } from "../shared/config.ts";
 import type { Logger } from "../shared/log.ts";
 import type { Approver } from "./approval/types.ts";
 import { ALLOW_EXECUTABLES_ENV } from "./adc_executable.ts";
 import { createAuditLog } from "./audit.ts";
-import type { ControlSlot, ReloadResult } from "./control.ts";
+import type { ControlSlot } from "./control.ts";
 import { createCredentialProvider, statStamp } from "./credentials.ts";
 import { createGoogleApi } from "./google_api.ts";
-import { type ProfileStack, type SharedCollaborators, startProfileStack } from "./profile_stack.ts";
-import { type Profile, resolveProfiles, settingsChanged } from "./profiles.ts";
+import { type ProfileSet, startProfileSet } from "./profile_set.ts";
+import type { SharedCollaborators } from "./profile_stack.ts";
+import type { Profile } from "./profiles.ts";
 
 /** What the daemon gets from main.ts besides config. */
 export interface GateDaemonOptions {
@@ -26,23 +26,29 @@ export interface GateDaemonOptions {
   control?: ControlSlot;
 }
 
-/** Gate-wide keys: a reload reports their change, a restart applies it. */
-function gateWideChanges(a: Config, b: Config): string[] {
-  const skip = new Set<string>([...PROFILE_KEYS, "profiles"]);
-  return Object.keys(a).filter((k) =>
-    !skip.has(k) &&
-    JSON.stringify(a[k as keyof Config]) !== JSON.stringify(b[k as keyof Config])
-  );
-}
-
-/** Refuses a socket the launcher did not grant (a reload cannot widen permissions). */
-function assertGranted(profile: Profile): void {
-  const state = Deno.permissions.querySync({ name: "write", path: profile.socket_path }).state;
-  if (state !== "granted") {
-    throw new GateError(
-      "config",
-      `profile ${profile.name}: its socket ${profile.socket_path} was not granted when the gate started (permissions are fixed at launch); restart the gate to serve it`,
-    );
+/** Resolves on SIGINT/SIGTERM, after aborting `stopping`; SIGHUP calls `onHup`. */
+async function untilStopped(
+  log: Logger,
+  stopping: AbortController,
+  onHup: () => void,
+): Promise<void> {
+  let done!: () => void;
+  const finished = new Promise<void>((r) => (done = r));
+  const stop = (): void => {
+    log.info("shutting down");
+    // Waiting approvals end now (their dialogs close); plain requests drain.
+    stopping.abort(new Error("the gate is shutting down"));
+    done();
+  };
+  Deno.addSignalListener("SIGINT", stop);
+  Deno.addSignalListener("SIGTERM", stop);
+  Deno.addSignalListener("SIGHUP", onHup);
+  try {
+    await finished;
+  } finally {
+    Deno.removeSignalListener("SIGINT", stop);
+    Deno.removeSignalListener("SIGTERM", stop);
+    Deno.removeSignalListener("SIGHUP", onHup);
   }
 }
 
@@ -52,7 +58,6 @@ export async function runGate(
   log: Logger,
   options: GateDaemonOptions,
 ): Promise<number> {
-  const profiles = resolveProfiles(config);
   const api = createGoogleApi({ endpoints: config.endpoints });
   const audit = createAuditLog({
     path: config.audit_log,
@@ -60,7 +65,8 @@ export async function runGate(
     keep: config.audit_keep,
     log,
   });
-  const stacks = new Map<string, ProfileStack>();
+  // Set once the profiles run; an ADC change before that has no cache to clear.
+  let onAdcChange = (): void => {};
   const credentials = createCredentialProvider({
     api,
     endpoints: config.endpoints,
@@ -72,7 +78,7 @@ export async function runGate(
     hostname: () => Deno.hostname(),
     onChange: () => {
       log.info("Application Default Credentials changed: caches cleared");
-      for (const s of stacks.values()) s.reset();
+      onAdcChange();
     },
   });
   // Report missing ADC early, but keep serving: a later login fixes it without a restart.
@@ -92,124 +98,22 @@ export async function runGate(
     approverFor: options.approverFor,
     signal: stopping.signal,
   };
-  let running = config;
+  let profiles: ProfileSet | undefined;
   try {
-    for (const p of profiles) stacks.set(p.name, await startProfileStack(p, shared));
-  } catch (err) {
-    await Promise.all([...stacks.values()].map((s) => s.stop("the gate failed to start")));
-    await audit.close();
-    throw err;
-  }
-
-  /** Starts new profiles first (any failure undoes them), then updates and stops. */
-  async function apply(next: Config): Promise<ReloadResult> {
-    const wanted = resolveProfiles(next);
-    const result: ReloadResult = {
-      started: [],
-      stopped: [],
-      updated: [],
-      needs_restart: gateWideChanges(running, next),
-    };
-    const byName = new Map(wanted.map((p) => [p.name, p]));
-    const moved = wanted.filter((p) => {
-      const old = stacks.get(p.name);
-      return old !== undefined && old.profile.socket_path !== p.socket_path;
-    });
-    const fresh = wanted.filter((p) => !stacks.has(p.name) || moved.includes(p));
-    for (const p of fresh) assertGranted(p);
-    // A moved profile stops on its old socket before it binds the new one.
-    for (const p of moved) await stacks.get(p.name)!.stop("its socket_path changed");
-    const started: ProfileStack[] = [];
-    try {
-      for (const p of fresh) started.push(await startProfileStack(p, shared));
-    } catch (err) {
-      await Promise.all(started.map((s) => s.stop("the reload failed")));
-      for (const p of moved) stacks.delete(p.name);
-      throw err;
-    }
-    for (const s of started) {
-      stacks.set(s.profile.name, s);
-      result.started.push(s.profile.name);
-    }
-    for (const [name, s] of stacks) {
-      const p = byName.get(name);
-      if (!p) {
-        await s.stop("removed from the config");
-        stacks.delete(name);
-        result.stopped.push(name);
-      } else if (!started.includes(s) && settingsChanged(s.profile, p)) {
-        s.update(p);
-        result.updated.push(name);
-      }
-    }
-    running = next;
-    return result;
-  }
-
-  let reloading: Promise<ReloadResult> | undefined;
-  async function reload(): Promise<ReloadResult> {
-    // One reload at a time: a second SIGHUP waits for the first.
-    while (reloading) await reloading.catch(() => {});
-    if (!options.reloadConfig) throw new GateError("config", "this gate cannot reload");
-    const p = (async () => {
-      const next = options.reloadConfig!();
-      const r = await apply(next);
-      log.info(
-        `config reloaded: started [${r.started.join(", ")}], stopped [${
-          r.stopped.join(", ")
-        }], updated [${r.updated.join(", ")}]${
-          r.needs_restart.length > 0
-            ? `; restart the gate to apply: ${r.needs_restart.join(", ")}`
-            : ""
-        }`,
-      );
-      return r;
-    })();
-    reloading = p;
-    try {
-      return await p;
-    } catch (err) {
-      log.error(
-        `config reload refused, the running profiles keep serving: ${(err as Error).message}`,
-      );
-      throw err;
-    } finally {
-      reloading = undefined;
-    }
-  }
-
-  if (options.control) {
-    options.control.current = {
-      status: () => ({
-        config_file: running.config_file ?? null,
-        profiles: [...stacks.values()].map((s) => s.status()),
-      }),
-      reload,
-    };
-  }
-  let done!: () => void;
-  const finished = new Promise<void>((r) => (done = r));
-  const stop = (): void => {
-    log.info("shutting down");
-    // Waiting approvals end now (their dialogs close); plain requests drain.
-    stopping.abort(new Error("the gate is shutting down"));
-    done();
-  };
-  const hup = (): void => void reload().catch(() => {});
-  Deno.addSignalListener("SIGINT", stop);
-  Deno.addSignalListener("SIGTERM", stop);
-  Deno.addSignalListener("SIGHUP", hup);
-  try {
-    await finished;
+    profiles = await startProfileSet(config, shared, options.reloadConfig);
   } finally {
-    Deno.removeSignalListener("SIGINT", stop);
-    Deno.removeSignalListener("SIGTERM", stop);
-    Deno.removeSignalListener("SIGHUP", hup);
+    if (!profiles) await audit.close();
+  }
+  const set = profiles;
+  onAdcChange = () => set.reset();
+  if (options.control) options.control.current = set;
+  try {
+    // A refused reload is logged by the set; the running profiles keep serving.
+    await untilStopped(log, stopping, () => void set.reload().catch(() => {}));
+  } finally {
     if (options.control) options.control.current = undefined;
     // Sessions live in memory only and end with the process: no revocation lines.
-    await Promise.all(
-      [...stacks.values()].map((s) => s.stop("the gate is shutting down", { revoke: false })),
-    );
+    await set.stopAll("the gate is shutting down", { revoke: false });
     await audit.close();
   }
   log.info("stopped");
