@@ -75,9 +75,11 @@ function profileAudit(audit: AuditLog, profile: Profile): AuditLog {
 /** Remembers this profile's sessions so status can list them and stop can revoke them. */
 function trackedSessions(inner: SessionStore): SessionStore & { live(): Session[] } {
   const ids = new Set<string>();
-  return {
+  const store: SessionStore & { live(): Session[] } = {
     create(info, ttl) {
       const s = inner.create(info, ttl);
+      // Expired ids are dropped whenever the set grows past the store's own bound.
+      if (ids.size >= 128) store.live();
       ids.add(s.id);
       return s;
     },
@@ -99,6 +101,7 @@ function trackedSessions(inner: SessionStore): SessionStore & { live(): Session[
       return out;
     },
   };
+  return store;
 }
 
 /** Bounds the distinct calls of one profile that wait on Google (see MAX_UPSTREAM_PER_PROFILE). */
