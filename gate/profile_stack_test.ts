@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { GateError } from "../shared/errors.ts";
 import { createGateClient } from "../shared/gate_client.ts";
 import { createLogger } from "../shared/log.ts";
-import { DENY_ALL } from "./approval/types.ts";
+import { type Approver, DENY_ALL } from "./approval/types.ts";
 import type { AuditEntry, AuditLog } from "./audit.ts";
 import type { CredentialProvider } from "./credentials.ts";
 import type { GoogleApi } from "./google_api.ts";
@@ -122,4 +122,52 @@ Deno.test("startProfileStack(): misses waiting on Google are bounded per profile
     Deno.removeSync(dir, { recursive: true });
   }
   assert.equal(a.status().listening, false);
+});
+
+Deno.test("ProfileStack.update(): new limits apply at once; a new prod account revokes the open sessions (audited)", async () => {
+  const dir = Deno.makeTempDirSync({ prefix: "gcp-gate-stack-" });
+  Deno.chmodSync(dir, 0o700);
+  const f = fakes();
+  const stopping = new AbortController();
+  const approveAll: Approver = {
+    decide: () => Promise.resolve({ approved: true, method: "queue", detail: "test" }),
+  };
+  const stack = await startProfileStack({
+    ...profile(dir, "web"),
+    prod_service_account: "p1@x.iam.gserviceaccount.com",
+  }, {
+    api: f.api,
+    credentials: f.credentials,
+    audit: f.audit,
+    log: createLogger({ write: () => {} }),
+    universeDomain: "googleapis.com",
+    approverFor: () => approveAll,
+    signal: stopping.signal,
+  });
+  try {
+    const gate = createGateClient({ socketPath: `${dir}/web/gate.sock` });
+    const s = await gate.createSession({
+      scopes: ["https://www.googleapis.com/auth/cloud-platform"],
+    });
+    assert.equal(stack.status().sessions.length, 1);
+    // Same prod account, tighter token cap: the session survives, the cap applies.
+    stack.update({ ...stack.profile, max_token_ttl_seconds: 600 });
+    assert.equal((await gate.getSession(s.session_id)).session_id, s.session_id);
+    const capped = await gate.token({ ttlSeconds: 3000 }).catch((e) => e);
+    assert.ok(capped instanceof GateError && capped.code === "bad_request", String(capped));
+    // Another prod account: what was approved for p1 must not mint as p2.
+    stack.update({ ...stack.profile, prod_service_account: "p2@x.iam.gserviceaccount.com" });
+    const gone = await gate.getSession(s.session_id).catch((e) => e);
+    assert.ok(gone instanceof GateError && gone.code === "session_not_found", String(gone));
+    assert.ok(
+      f.lines.some((l) =>
+        l.result === "revoked" && l.profile === "web" && l.session === s.session_id.slice(0, 8)
+      ),
+    );
+    assert.equal(stack.status().sessions.length, 0);
+  } finally {
+    await stack.stop("test over");
+    stopping.abort();
+    Deno.removeSync(dir, { recursive: true });
+  }
 });
