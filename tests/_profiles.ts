@@ -2,7 +2,15 @@
  * A fake Google and one real gate (dist/bin/gcp-gate) serving several
  * profiles, each on a socket in its own directory, in a fresh temp home.
  */
-import { assertNoSecrets, baseEnv, run, type RunningProcess, start, tempDir } from "./_utils.ts";
+import {
+  assertNoSecrets,
+  baseEnv,
+  BIN,
+  run,
+  type RunningProcess,
+  start,
+  tempDir,
+} from "./_utils.ts";
 import { type FakeGoogle, startFakeGoogle } from "./fakes/google.ts";
 
 /** One profile of the test config: its name and extra TOML lines for its table. */
@@ -34,7 +42,11 @@ export function devSa(name: string): string {
 /** Starts the gate with `profiles` and waits until every one listens. */
 export async function startProfilesGate(
   profiles: readonly TestProfile[],
-  options: { topToml?: string } = {},
+  options: {
+    topToml?: string;
+    /** Start the launcher under this soft descriptor limit (as a desktop session might). */
+    softNoFile?: number;
+  } = {},
 ): Promise<ProfilesGate> {
   const dir = tempDir("gcp-gate-profiles-");
   const home = dir.path;
@@ -69,7 +81,15 @@ export async function startProfilesGate(
   const env = baseEnv(home);
   let gate: RunningProcess | undefined;
   try {
-    gate = await start("gcp-gate", ["--config", configPath], { env });
+    gate = options.softNoFile === undefined
+      ? await start("gcp-gate", ["--config", configPath], { env })
+      : await start("/bin/sh", [
+        "-c",
+        `ulimit -Sn ${options.softNoFile} && exec "$0" "$@"`,
+        `${BIN}/gcp-gate`,
+        "--config",
+        configPath,
+      ], { env });
     for (const p of profiles) {
       await gate.waitFor(new RegExp(`ready: profile ${p.name} listening on`));
     }

@@ -27,7 +27,9 @@ function maxInFlight(arrivals: number[]): number {
 }
 
 Deno.test("gcp-gate profiles: a flood on one socket leaves another's cached tokens flowing", async () => {
-  await using g = await startProfilesGate([{ name: "a" }, { name: "b" }]);
+  // Started under a desktop-like soft limit of 1024 descriptors: Deno raises its soft limit to
+  // the hard one at start, or a's 2,000 connections would take every descriptor b needs.
+  await using g = await startProfilesGate([{ name: "a" }, { name: "b" }], { softNoFile: 1024 });
   // b's token is minted (and cached) by the measuring worker's first request.
   g.fake.inject({ match: /generateAccessToken$/, delayMs: GOOGLE_DELAY_MS, times: Infinity });
 
