@@ -5,6 +5,7 @@
 import { GateError } from "../shared/errors.ts";
 import { createSocketCaller } from "../shared/gate_client.ts";
 import type { DecideResponse, PendingResponse } from "./admin_routes.ts";
+import type { GateStatus, ReloadResult } from "./control.ts";
 
 /** Options for {@linkcode createAdminClient}. */
 export interface AdminClientOptions {
@@ -16,6 +17,8 @@ export interface AdminClient {
   health(): Promise<void>;
   pending(): Promise<PendingResponse>;
   decide(id: string, approve: boolean): Promise<DecideResponse>;
+  status(): Promise<GateStatus>;
+  reload(): Promise<ReloadResult>;
   close(): void;
 }
 
@@ -48,6 +51,8 @@ export function createAdminClient(options: AdminClientOptions): AdminClient {
     pending: () => call("GET", "/pending"),
     decide: (id, approve) =>
       call("POST", `/${approve ? "approve" : "deny"}?id=${encodeURIComponent(id)}`),
+    status: () => call("GET", "/status"),
+    reload: () => call("POST", "/reload"),
     close: () => {},
   };
 }

@@ -16,6 +16,7 @@ import {
   requestSummary,
 } from "./approval/format.ts";
 import type { ApprovalRequest } from "./approval/types.ts";
+import { stripUnsafeChars } from "../shared/redact.ts";
 
 /** Dependencies of the admin subcommands (real ones by default). */
 export interface AdminCommandDeps {
@@ -68,12 +69,15 @@ function toRequest(p: PendingView): ApprovalRequest {
     from: p.from ?? undefined,
     serviceAccount: p.service_account ?? undefined,
     grants: p.grants ?? undefined,
+    profile: p.profile ?? undefined,
   };
 }
 
 function describe(p: PendingView): string {
   return [
-    `${p.id}  (waiting ${p.age_seconds} s, expires in ${p.expires_in} s)`,
+    `${p.id}${
+      p.profile ? `  [profile ${stripUnsafeChars(p.profile)}]` : ""
+    }  (waiting ${p.age_seconds} s, expires in ${p.expires_in} s)`,
     // Capped like the dialog: a long command must not scroll the facts away.
     ...describeRequest(toRequest(p), {
       maxCommandLines: COMMAND_LINES_SHOWN,

@@ -10,6 +10,7 @@ import { errorResponse, jsonResponse } from "../shared/http.ts";
 import type { Logger } from "../shared/log.ts";
 import { LIMITS, PROTOCOL_HEADER, PROTOCOL_VERSION } from "../shared/protocol.ts";
 import type { ApprovalQueue } from "./approval/queue.ts";
+import type { ControlSlot, GateStatus } from "./control.ts";
 
 /** One waiting request as `GET /pending` lists it. */
 export interface PendingView {
@@ -30,6 +31,8 @@ export interface PendingView {
   service_account: string | null;
   /** What the approval grants when it is a PAM grant (entitlement, roles, duration). */
   grants?: string | null;
+  /** The profile whose socket the request arrived on; null for a gate without profiles. */
+  profile: string | null;
   age_seconds: number;
   expires_in: number;
 }
@@ -47,6 +50,8 @@ export interface DecideResponse {
 export interface AdminHandlerDeps {
   queue: ApprovalQueue;
   log: Logger;
+  /** The running daemon's status and reload (absent: those endpoints answer 503). */
+  control?: ControlSlot;
   now?: () => number;
 }
 
@@ -73,13 +78,37 @@ export function createAdminHandler(deps: AdminHandlerDeps): (req: Request) => Pr
         from: r.from ?? null,
         service_account: r.serviceAccount ?? null,
         grants: r.grants ?? null,
+        profile: r.profile ?? null,
         age_seconds: Math.floor((t - createdAt) / 1000),
         expires_in: Math.max(0, Math.ceil((expiresAt - t) / 1000)),
       })),
     };
   }
 
-  function route(req: Request, url: URL): Response {
+  function control(): NonNullable<ControlSlot["current"]> {
+    const c = deps.control?.current;
+    if (!c) throw new GateError("internal", "the gate is not serving yet", { status: 503 });
+    return c;
+  }
+
+  function status(): GateStatus {
+    const t = now();
+    const s = control().status();
+    const waiting = deps.queue.list();
+    return {
+      ...s,
+      profiles: s.profiles.map((p) => ({
+        ...p,
+        // The implicit profile's requests carry no profile name.
+        pending: waiting.filter((w) => (w.request.profile ?? "default") === p.name).map((w) => ({
+          id: w.request.id,
+          expires_in: Math.max(0, Math.ceil((w.expiresAt - t) / 1000)),
+        })),
+      })),
+    };
+  }
+
+  async function route(req: Request, url: URL): Promise<Response> {
     const path = url.pathname;
     const only = (m: string): void => {
       if (req.method !== m) throw new GateError("method_not_allowed", `${path} accepts ${m} only`);
@@ -97,6 +126,14 @@ export function createAdminHandler(deps: AdminHandlerDeps): (req: Request) => Pr
     if (path === "/pending") {
       only("GET");
       return jsonResponse(pending());
+    }
+    if (path === "/status") {
+      only("GET");
+      return jsonResponse(status());
+    }
+    if (path === "/reload") {
+      only("POST");
+      return jsonResponse(await control().reload());
     }
     if (path === "/approve" || path === "/deny") {
       only("POST");
@@ -118,19 +155,19 @@ export function createAdminHandler(deps: AdminHandlerDeps): (req: Request) => Pr
     throw new GateError("not_found", `no such admin endpoint: ${path.slice(0, 100)}`);
   }
 
-  return (req) => {
+  return async (req) => {
     try {
       if (req.url.length > LIMITS.maxUrlBytes) {
         throw new GateError("too_large", `request URL longer than ${LIMITS.maxUrlBytes} bytes`, {
           status: 414,
         });
       }
-      return Promise.resolve(route(req, new URL(req.url)));
+      return await route(req, new URL(req.url));
     } catch (err) {
       if (!(err instanceof GateError)) {
         deps.log.error("admin: unexpected error", { error: String(err) });
       }
-      return Promise.resolve(errorResponse(err));
+      return errorResponse(err);
     }
   };
 }

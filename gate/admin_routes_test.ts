@@ -4,6 +4,8 @@ import { PROTOCOL_HEADER, PROTOCOL_VERSION } from "../shared/protocol.ts";
 import { createAdminHandler, type PendingResponse } from "./admin_routes.ts";
 import { createApprovalQueue } from "./approval/queue.ts";
 import type { ApprovalRequest } from "./approval/types.ts";
+import type { ControlSlot, GateStatus } from "./control.ts";
+import { GateError } from "../shared/errors.ts";
 
 const log = createLogger({ write: () => {} });
 const H = { [PROTOCOL_HEADER]: String(PROTOCOL_VERSION) };
@@ -58,4 +60,49 @@ Deno.test("admin handler: refuses bad ids, wrong methods, missing protocol heade
   assert.equal(await status("/pending"), 400);
   assert.equal(await status("/token", { headers: H }), 404);
   assert.equal(await status("/health"), 200);
+});
+
+Deno.test("admin handler: /status adds each profile's pending requests; /reload answers the daemon's result or its config error", async () => {
+  const queue = createApprovalQueue({ timeoutSeconds: 30, log });
+  const control: ControlSlot = { current: undefined };
+  const handler = createAdminHandler({ queue, log, control });
+  const before = await handler(new Request("http://gate.invalid/status", { headers: H }));
+  assert.equal(before.status, 503, "not serving yet");
+  const profile = (name: string) => ({
+    name,
+    socket_path: `/run/${name}/gate.sock`,
+    listening: true,
+    project: null,
+    service_account: null,
+    prod_service_account: null,
+    dev_tokens: [],
+    sessions: [],
+  });
+  let fail = false;
+  control.current = {
+    status: () => ({ config_file: "/c.toml", profiles: [profile("web"), profile("api")] }),
+    reload: () =>
+      fail
+        ? Promise.reject(new GateError("config", "config file /c.toml: line 1, column 2: bad"))
+        : Promise.resolve({ started: ["x"], stopped: [], updated: [], needs_restart: [] }),
+  };
+  const ac = new AbortController();
+  void queue.step.ask({ ...req("bb22"), profile: "api" }, {
+    signal: ac.signal,
+    setDeadline: () => {},
+  });
+  const s = await (await handler(new Request("http://gate.invalid/status", { headers: H })))
+    .json() as GateStatus;
+  assert.deepEqual(s.profiles.map((p) => p.pending.map((x) => x.id)), [[], ["bb22"]]);
+  const pending = await (await handler(new Request("http://gate.invalid/pending", { headers: H })))
+    .json() as PendingResponse;
+  assert.equal(pending.pending[0]?.profile, "api");
+  const post = (path: string) =>
+    handler(new Request(`http://gate.invalid${path}`, { method: "POST", headers: H }));
+  assert.deepEqual((await (await post("/reload")).json()).started, ["x"]);
+  fail = true;
+  const bad = await post("/reload");
+  assert.equal(bad.status, 400);
+  assert.equal((await bad.json()).code, "config");
+  ac.abort();
 });

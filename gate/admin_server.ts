@@ -10,6 +10,7 @@ import { answersHealth, startGateServer } from "./server.ts";
 import type { ApprovalQueue } from "./approval/queue.ts";
 import { createAdminHandler } from "./admin_routes.ts";
 import { createAdminClient } from "./admin_client.ts";
+import type { ControlSlot } from "./control.ts";
 
 /** Options for {@linkcode startAdminServer}. */
 export interface AdminServerOptions {
@@ -18,6 +19,8 @@ export interface AdminServerOptions {
   gateSocketPath: string;
   queue: ApprovalQueue;
   log: Logger;
+  /** Status and reload of the running daemon. */
+  control?: ControlSlot;
 }
 
 export interface AdminServer {
@@ -74,7 +77,11 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
   }
   return await startGateServer({
     socketPath,
-    handler: createAdminHandler({ queue: options.queue, log }),
+    handler: createAdminHandler({
+      queue: options.queue,
+      log,
+      ...(options.control ? { control: options.control } : {}),
+    }),
     log,
     drainMs: 2000,
     isLive: isAdminLive,

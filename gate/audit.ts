@@ -34,6 +34,8 @@ export interface AuditEntry {
   readonly endpoint: string;
   readonly level: "dev" | "prod";
   readonly result: AuditResult;
+  /** The profile whose socket the request arrived on (absent without profiles). */
+  readonly profile?: string | undefined;
   readonly email?: string | undefined;
   readonly scopes?: readonly string[] | undefined;
   readonly ttl_seconds?: number | undefined;

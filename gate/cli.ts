@@ -10,6 +10,8 @@ export const GATE_CLI: CliSpec = {
     "pending                   list prod requests waiting in the approval queue",
     "approve <id> [--yes]      approve a queued prod request (asks you to type yes)",
     "deny <id>                 deny a queued prod request",
+    "status [--json]           each profile: socket, listening, accounts, token lifetimes left, sessions, pending",
+    "reload                    re-read the config (as SIGHUP does); a bad config is refused, profiles keep serving",
     "doctor [--json]           check this host's setup (exit 0 pass, 1 fail, 3 warnings)",
     "accounts [--project P] [--json]   service accounts you can impersonate (dev/prod marked)",
     "can <permission>… --resource <full resource name> [--as dev|prod|me] [--json]   which permissions are held (exit 1 if any is not)",
@@ -51,7 +53,7 @@ export const GATE_CLI: CliSpec = {
     follow: { type: "boolean", help: "audit: keep printing new events as they are written" },
     json: {
       type: "boolean",
-      help: "doctor, accounts, can, audit, audit verify: print JSON instead of text",
+      help: "doctor, accounts, can, audit, audit verify, status: print JSON instead of text",
     },
   },
   positionals: true,

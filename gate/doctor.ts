@@ -26,6 +26,7 @@ import { createCredentialProvider, statStamp } from "./credentials.ts";
 import { type GoogleCheckDeps, googleChecks } from "./doctor_google.ts";
 import { type LocalCheckDeps, localChecks } from "./doctor_local.ts";
 import { createGoogleApi } from "./google_api.ts";
+import { resolveProfiles } from "./profiles.ts";
 
 /** Everything the doctor touches, injectable for unit tests. */
 export type GateDoctorDeps = GoogleCheckDeps & LocalCheckDeps;
@@ -41,13 +42,18 @@ function configCheck(config: Config): CheckResult {
 
 /** Runs every host check for `config`, in report order. */
 export async function runGateDoctor(config: Config, deps: GateDoctorDeps): Promise<CheckResult[]> {
-  const local = localChecks(config, deps);
+  // With profiles, every profile's socket is checked (the top-level one is not served).
+  const perSocket = resolveProfiles(config).map((p) =>
+    localChecks({ ...config, socket_path: p.socket_path }, deps)
+  );
+  const local = perSocket[0]!;
+  const bySocket = (id: string) => perSocket.flatMap((l) => l.filter((c) => c.id === id));
   const byId = (id: string) => local.filter((c) => c.id === id);
   return await runChecks([
     { id: "config", run: () => Promise.resolve(configCheck(config)) },
     ...googleChecks(config, deps),
-    ...byId("gate-socket"),
-    ...byId("gate-running"),
+    ...bySocket("gate-socket"),
+    ...bySocket("gate-running"),
     ...byId("admin-socket"),
     ...byId("approval"),
     ...byId("service"),

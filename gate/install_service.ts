@@ -80,6 +80,8 @@ export function systemdUnit(spec: ServiceSpec): string {
       [spec.execPath, ...(spec.configPath ? ["--config", spec.configPath] : [])].map(systemdQuote)
         .join(" ")
     }`,
+    // `systemctl --user reload gcp-gate` re-reads the config (profiles) without dropping containers.
+    "ExecReload=/bin/kill -HUP $MAINPID",
     ...env,
     // The socket directory and audit log must stay private to this user.
     "UMask=0077",

@@ -75,6 +75,7 @@ Deno.test("systemdUnit() runs the launcher with the config and pins the runtime 
 Deno.test("systemdUnit() escapes % and $ so systemd does not expand them", () => {
   const unit = systemdUnit({ execPath: "/a%b/$x", configPath: '/c"d', env: {} });
   assert.match(unit, /ExecStart="\/a%%b\/\$\$x" "--config" "\/c\\"d"/);
+  assert.match(unit, /^ExecReload=\/bin\/kill -HUP \$MAINPID$/m, "reload is SIGHUP");
 });
 
 Deno.test("systemdUnit() refuses a path with a newline (directive injection)", () => {

@@ -2,15 +2,16 @@
  * gcp-gate: entry point. Parses args, loads config, dispatches to the daemon
  * or a subcommand; errors become exit codes in runMain.
  */
-import { parseInvocation, readEnv, runMain } from "../shared/cli.ts";
-import type { Config, Invocation } from "../shared/config.ts";
+import { parseInvocation, readEnv, readTextFileIfExists, runMain } from "../shared/cli.ts";
+import { type Config, type Invocation, loadInvocation } from "../shared/config.ts";
 import { GateError } from "../shared/errors.ts";
 import { createLogger, type Logger } from "../shared/log.ts";
 import { accountsCommand } from "./accounts.ts";
 import { approveCommand, denyCommand, pendingCommand } from "./admin_commands.ts";
 import { auditCommand } from "./audit_command.ts";
 import { startAdminServer } from "./admin_server.ts";
-import { createApprover } from "./approval/chain.ts";
+import { createApprover, realTerminal } from "./approval/chain.ts";
+import type { TerminalDeps } from "./approval/terminal.ts";
 import { type ApprovalQueue, createApprovalQueue } from "./approval/queue.ts";
 import type { Approver } from "./approval/types.ts";
 import { GATE_CLI } from "./cli.ts";
@@ -19,10 +20,45 @@ import { canCommand } from "./can.ts";
 import { installService } from "./install_service.ts";
 import { sshConfigCommand } from "./ssh_config.ts";
 import { runGate } from "./daemon.ts";
+import type { ControlSlot } from "./control.ts";
+import { type Profile, resolveProfiles } from "./profiles.ts";
+import { reloadCommand, statusCommand } from "./status.ts";
 
-/** The approver for prod requests: the one place that chooses it. */
-function approverFor(config: Config, log: Logger, queue: ApprovalQueue): Approver {
-  return createApprover(config, { log, queue, env: readEnv });
+/** One terminal for every profile's prompts, one prompt at a time. */
+function sharedTerminal(): {
+  terminal: () => TerminalDeps;
+  turn: <T>(prompt: () => Promise<T>) => Promise<T>;
+} {
+  let terminal: TerminalDeps | undefined;
+  let last: Promise<unknown> = Promise.resolve();
+  return {
+    // Created on first use: it starts reading stdin.
+    terminal: () => terminal ??= realTerminal(),
+    turn: (prompt) => {
+      const mine = last.then(prompt, prompt);
+      last = mine.catch(() => {});
+      return mine;
+    },
+  };
+}
+
+/** The approver for one profile's prod requests: the one place that chooses it. */
+function approverFor(
+  config: Config,
+  profile: Profile,
+  log: Logger,
+  queue: ApprovalQueue,
+  shared: ReturnType<typeof sharedTerminal>,
+): Approver {
+  const settings = { ...config, ...profile };
+  return createApprover(settings, {
+    log,
+    queue,
+    env: readEnv,
+    ...(settings.approval_methods.includes("terminal")
+      ? { terminal: shared.terminal(), terminalTurn: shared.turn }
+      : {}),
+  });
 }
 
 /** A subcommand: `gcp-gate <name> …`. */
@@ -39,6 +75,8 @@ const SUBCOMMANDS: Readonly<Record<string, Subcommand>> = {
   can: (inv, args, log) => canCommand(inv, args, log),
   "ssh-config": sshConfigCommand,
   audit: auditCommand,
+  status: statusCommand,
+  reload: reloadCommand,
 };
 
 /** The gate's main: returns the exit code. */
@@ -53,15 +91,29 @@ export async function main(args: readonly string[]): Promise<number> {
   const [cmd, ...rest] = inv.positionals;
   if (cmd === undefined) {
     // The admin socket lives beside the gate's: queued prod requests are decided there.
-    const queue = createApprovalQueue({ timeoutSeconds: inv.config.approval_timeout_seconds, log });
+    const config = inv.config;
+    const queue = createApprovalQueue({ timeoutSeconds: config.approval_timeout_seconds, log });
+    const control: ControlSlot = { current: undefined };
+    const terminal = sharedTerminal();
     const admin = await startAdminServer({
-      socketPath: inv.config.admin_socket_path,
-      gateSocketPath: inv.config.socket_path,
+      socketPath: config.admin_socket_path,
+      // resolveProfiles checks every profile's socket against the admin socket too.
+      gateSocketPath: resolveProfiles(config)[0]!.socket_path,
       queue,
       log,
+      control,
     });
     try {
-      return await runGate(inv.config, log, { approver: approverFor(inv.config, log, queue) });
+      return await runGate(config, log, {
+        approverFor: (profile) => approverFor(config, profile, log, queue, terminal),
+        reloadConfig: () =>
+          loadInvocation(GATE_CLI, args, {
+            env: readEnv,
+            readTextFile: readTextFileIfExists,
+            cwd: () => Deno.cwd(),
+          }).config,
+        control,
+      });
     } finally {
       await admin.shutdown();
     }

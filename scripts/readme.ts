@@ -4,7 +4,13 @@
  *   deno run -A scripts/readme.ts --write   refresh them
  *   deno run -A scripts/readme.ts --check   exit 1 when README.md is stale
  */
-import { CONFIG_SCHEMA, type ConfigKey, envName, flagName } from "../shared/config.ts";
+import {
+  CONFIG_SCHEMA,
+  type ConfigKey,
+  envName,
+  flagName,
+  PROFILE_KEYS,
+} from "../shared/config.ts";
 
 /** Replaces the body between `<!-- section:NAME -->` and `<!-- /section:NAME -->`. */
 export function replaceSection(text: string, name: string, body: string): string {
@@ -44,13 +50,15 @@ export function configKeysMarkdown(): string {
       ? "(see meaning)"
       : `\`${s.default}\``;
     const range = s.min !== undefined ? ` (${s.min}…${s.max})` : "";
+    // Keys a [profiles.<name>] table may set (docs/profiles.md).
+    const perProfile = (PROFILE_KEYS as readonly string[]).includes(key) ? "; per profile" : "";
     const tomlKey = key.includes(".")
       ? `\`[${key.split(".")[0]}] ${key.split(".")[1]}\``
       : `\`${key}\``;
     rows.push(
       `| ${tomlKey} | \`--${flagName(key)}\` / \`${envName(key)}\` | ${
         s.roles.join(", ")
-      } | ${def} | ${s.help}${range} |`,
+      } | ${def} | ${s.help}${range}${perProfile} |`,
     );
   }
   return [

@@ -98,13 +98,18 @@ export function placeholders(role: Role, inv: Invocation): Record<string, string
   // `doctor` is a one-shot, read-only command with a few grants of its own;
   // every other invocation (the daemon, the long-running proxy) gets none of them.
   const doctor = inv.positionals[0] === "doctor";
+  // A gate with profiles serves each profile's socket and none other (the
+  // top-level socket_path is then only a default); without profiles, the one.
+  const sockets = role === "gcp-gate" && c.profiles.length > 0
+    ? [...new Set(c.profiles.map((p) => p.values.socket_path ?? c.socket_path))]
+    : [c.socket_path];
   const gateDoctor = doctor && role === "gcp-gate";
   const proxyDoctor = doctor && role === "gcp-metadata-proxy";
   const all: Record<string, string[]> = {
     env: envNamesFor(role),
     config_path: c.config_path ? [c.config_path] : [],
-    socket_path: [c.socket_path],
-    socket_dir: [dirname(c.socket_path)],
+    socket_path: sockets,
+    socket_dir: [...new Set(sockets.map(dirname))],
     admin_socket_path: [c.admin_socket_path],
     admin_socket_dir: [dirname(c.admin_socket_path)],
     zenity_path: [c.zenity_path],

@@ -134,3 +134,41 @@ Deno.test("placeholders() lets the gate reach the PAM endpoint only with a pam_e
   assert.ok(custom.endpoint_hosts?.includes("pam.psc.example:8443"));
   assert.ok(!custom.endpoint_hosts?.includes(PAM));
 });
+
+Deno.test("resolveFlags(): a gate with profiles is granted each profile's socket and directory, and no other", () => {
+  const dir = Deno.makeTempDirSync({ prefix: "gcp-gate-resolve-" });
+  try {
+    Deno.writeTextFileSync(
+      `${dir}/gate.toml`,
+      [
+        `socket_path = "${dir}/top/gate.sock"`,
+        `admin_socket_path = "${dir}/admin/admin.sock"`,
+        `[profiles.web]`,
+        `socket_path = "${dir}/web/gate.sock"`,
+        `[profiles.api]`,
+        `socket_path = "${dir}/api/gate.sock"`,
+      ].join("\n"),
+    );
+    const flags = resolveFlags("gcp-gate", templatesFor("gcp-gate"), [
+      "--config",
+      `${dir}/gate.toml`,
+    ]);
+    const scopes = (flag: string): string[] =>
+      flags.find((f) => f.startsWith(`${flag}=`))!.slice(flag.length + 1).split(",");
+    const net = scopes("--allow-net").filter((s) => s.startsWith("unix:"));
+    assert.deepEqual(net, [
+      `unix:${dir}/web/gate.sock`,
+      `unix:${dir}/api/gate.sock`,
+      `unix:${dir}/admin/admin.sock`,
+    ]);
+    const write = scopes("--allow-write");
+    assert.ok(write.includes(`${dir}/web`) && write.includes(`${dir}/api`));
+    assert.ok(
+      !write.includes(`${dir}/top`),
+      "the unused top-level socket directory is not granted",
+    );
+    assert.ok(!scopes("--allow-read").includes(`${dir}/top`));
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});

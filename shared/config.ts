@@ -372,6 +372,44 @@ export const CONFIG_SCHEMA = {
 export type ConfigKey = keyof typeof CONFIG_SCHEMA;
 const KEYS = Object.keys(CONFIG_SCHEMA) as ConfigKey[];
 
+/**
+ * Keys a `[profiles.<name>]` table may set; every other key is the gate's
+ * alone (one ADC, one audit log, one admin socket). Making a key per-profile
+ * is one line here (and reading it from the profile in gate/profile_stack.ts).
+ */
+export const PROFILE_KEYS = [
+  "socket_path",
+  "project_id",
+  "service_account",
+  "prod_service_account",
+  "max_token_ttl_seconds",
+  "session_ttl_seconds",
+  "approval_methods",
+  "dialog_timeout_seconds",
+  "denial_cooldown_seconds",
+  "max_approvals_per_minute",
+  "prod_token_ttl_seconds",
+  "pam_entitlement",
+  "pam_location",
+  "pam_grant_duration_seconds",
+  "pam_wait_seconds",
+  "require_reason",
+] as const satisfies readonly ConfigKey[];
+
+export type ProfileKey = typeof PROFILE_KEYS[number];
+
+/** Profile names: short, lower-case, safe in a log line, a path and a dialog. */
+export const PROFILE_NAME_RE: RegExp = /^[a-z0-9-]{1,32}$/;
+
+/** Most profiles one config may define (each is a socket, a cache and a limiter). */
+export const MAX_PROFILES = 64;
+
+/** One `[profiles.<name>]` table: only the keys it sets, validated. */
+export interface ProfileTable {
+  readonly name: string;
+  readonly values: Readonly<Partial<Pick<Config, ProfileKey>>>;
+}
+
 /** Endpoint base URLs, without trailing slash. */
 export interface Endpoints {
   readonly oauth2: string;
@@ -449,6 +487,11 @@ export interface Config {
   readonly endpoints: Endpoints;
   readonly log_level: LogLevel;
   readonly log_format: LogFormat;
+  /**
+   * `[profiles.<name>]` tables in file order; empty when the file has none
+   * (then the gate serves one implicit profile from the top-level keys).
+   */
+  readonly profiles: readonly ProfileTable[];
 }
 
 /** `project_id` → `--project-id`. */
@@ -679,11 +722,63 @@ function flattenToml(
   return out;
 }
 
+/** A config file's top-level keys and its raw `[profiles.*]` tables. */
+interface FileContents {
+  readonly values: Map<ConfigKey, Raw>;
+  readonly profiles: readonly { name: string; values: Map<ConfigKey, Raw> }[];
+}
+
+/** Splits `[profiles.<name>]` tables off a parsed file, checking names and keys. */
+function profileTables(
+  raw: unknown,
+  file: string,
+): { name: string; values: Map<ConfigKey, Raw> }[] {
+  if (raw === undefined) return [];
+  const isTable = (v: unknown): v is Record<string, unknown> =>
+    v !== null && typeof v === "object" && !Array.isArray(v) && !(v instanceof Date);
+  if (!isTable(raw)) {
+    throw new GateError(
+      "config",
+      `config file ${file}: "profiles" must be tables [profiles.<name>]`,
+    );
+  }
+  const names = Object.keys(raw);
+  if (names.length > MAX_PROFILES) {
+    throw new GateError("config", `config file ${file}: more than ${MAX_PROFILES} profiles`);
+  }
+  return names.map((name) => {
+    const table = raw[name];
+    if (!PROFILE_NAME_RE.test(name)) {
+      throw new GateError(
+        "config",
+        `config file ${file}: profile name ${
+          JSON.stringify(name.slice(0, 40))
+        } must be 1-32 characters of a-z, 0-9 and -`,
+      );
+    }
+    if (!isTable(table)) {
+      throw new GateError("config", `config file ${file}: [profiles.${name}] must be a table`);
+    }
+    const values = flattenToml(table, file);
+    for (const key of values.keys()) {
+      if (!(PROFILE_KEYS as readonly string[]).includes(key)) {
+        throw new GateError(
+          "config",
+          `config file ${file}: [profiles.${name}] cannot set "${key}" (per-profile keys: ${
+            PROFILE_KEYS.join(", ")
+          })`,
+        );
+      }
+    }
+    return { name, values };
+  });
+}
+
 function readConfigFile(
   path: string,
   explicit: boolean,
   deps: LoadConfigDeps,
-): Map<ConfigKey, Raw> | undefined {
+): FileContents | undefined {
   let text: string | undefined;
   try {
     text = deps.readTextFile(path);
@@ -715,7 +810,28 @@ function readConfigFile(
     }
     throw new GateError("config", `config file ${path}: invalid TOML`);
   }
-  return flattenToml(doc, path);
+  const { profiles, ...rest } = doc;
+  return { values: flattenToml(rest, path), profiles: profileTables(profiles, path) };
+}
+
+/** Validates one profile table's values as the top-level keys are validated. */
+function validProfile(
+  table: { name: string; values: Map<ConfigKey, Raw> },
+  file: string,
+  deps: LoadConfigDeps,
+): ProfileTable {
+  const values: Record<string, unknown> = {};
+  for (const [key, raw] of table.values) {
+    const v = validate(
+      key,
+      raw,
+      `config file ${file} [profiles.${table.name}]`,
+      deps.env,
+      deps.cwd,
+    );
+    values[key] = Array.isArray(v) ? Object.freeze(v) : v;
+  }
+  return Object.freeze({ name: table.name, values: Object.freeze(values) });
 }
 
 /**
@@ -774,6 +890,7 @@ export function loadInvocation(
   const merged = new Map<ConfigKey, { raw: Raw; where: string }>();
   let configFile: string | undefined;
   let configPath: string | undefined;
+  let profiles: readonly ProfileTable[] = [];
   if (spec.loadsConfig && !help && !version) {
     const explicitFlag = typeof values.config === "string" ? values.config : undefined;
     const explicit = explicitFlag ?? deps.env("GCP_GATE_CONFIG");
@@ -784,7 +901,8 @@ export function loadInvocation(
     const fromFile = readConfigFile(path, explicit !== undefined, deps);
     if (fromFile) {
       configFile = path;
-      for (const [k, v] of fromFile) {
+      profiles = fromFile.profiles.map((p) => validProfile(p, path, deps));
+      for (const [k, v] of fromFile.values) {
         // Keys of other roles are allowed (one file may serve several roles)
         // and still validated, so a typo in any key is reported.
         merged.set(k, { raw: v, where: `config file ${path}` });
@@ -880,6 +998,7 @@ export function loadInvocation(
     endpoints,
     log_level: out.log_level as LogLevel,
     log_format: out.log_format as LogFormat,
+    profiles: Object.freeze(profiles),
   });
 
   const extras: Record<string, string | boolean | string[] | undefined> = {};

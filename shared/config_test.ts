@@ -266,3 +266,51 @@ Deno.test("loadInvocation() reads the PAM keys and require_reason (TOML boolean 
     /"require_reason" must be true or false/,
   );
 });
+
+function profilesFile(body: string): string {
+  const dir = Deno.makeTempDirSync({ prefix: "gcp-gate-config-" });
+  Deno.writeTextFileSync(`${dir}/c.toml`, body);
+  return `${dir}/c.toml`;
+}
+
+Deno.test("loadInvocation(): [profiles.<name>] tables are read in order, validated, only per-profile keys", () => {
+  const file = profilesFile([
+    `service_account = "top@p.iam.gserviceaccount.com"`,
+    `[profiles.web-1]`,
+    `socket_path = "/run/web/gate.sock"`,
+    `approval_methods = ["queue"]`,
+    `max_approvals_per_minute = 3`,
+    `[profiles.api]`,
+    `socket_path = "/run/api/gate.sock"`,
+  ].join("\n"));
+  const c = load(GATE, ["--config", file]).config;
+  assert.deepEqual(c.profiles.map((p) => p.name), ["web-1", "api"]);
+  assert.deepEqual(c.profiles[0]!.values, {
+    socket_path: "/run/web/gate.sock",
+    approval_methods: ["queue"],
+    max_approvals_per_minute: 3,
+  });
+  assert.equal(c.service_account, "top@p.iam.gserviceaccount.com");
+  assert.ok(Object.isFrozen(c.profiles[0]!.values));
+  // Other roles may share the file: they ignore the tables.
+  assert.equal(load(PROXY, ["--config", file]).config.profiles.length, 2);
+  // No tables: no profiles (one implicit profile in the gate).
+  assert.deepEqual(load(GATE, ["--config", profilesFile(`project_id = "p"`)]).config.profiles, []);
+});
+
+Deno.test("loadInvocation(): bad profile names, keys and values are one config error each", () => {
+  const cases: [string, RegExp][] = [
+    [`[profiles.Web]\nsocket_path = "/a/b"`, /profile name "Web" must be 1-32 characters/],
+    [`[profiles.${"a".repeat(33)}]\nsocket_path = "/a/b"`, /must be 1-32 characters/],
+    [`[profiles.web]\naudit_log = "/a/b"`, /\[profiles\.web\] cannot set "audit_log"/],
+    [`[profiles.web]\nsocket_path = "rel/gate.sock"`, /\[profiles\.web\]: "socket_path" must be/],
+    [`[profiles.web]\nmax_approvals_per_minute = 0`, /"max_approvals_per_minute" must be/],
+    [`profiles = "x"`, /"profiles" must be tables/],
+    [`[profiles.web.endpoints]\noauth2 = "http://x"`, /unknown table|cannot set/],
+  ];
+  for (const [body, re] of cases) {
+    const err = loadError(GATE, ["--config", profilesFile(body)]);
+    assert.equal(err.code, "config");
+    assert.match(err.message, re, body);
+  }
+});

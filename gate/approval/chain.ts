@@ -36,14 +36,20 @@ export interface ApproverDeps {
   os?: typeof Deno.build.os;
   run?: RunCommand;
   terminal?: TerminalDeps;
+  /**
+   * Runs one terminal prompt at a time when several approvers (profiles)
+   * share the terminal: two prompts reading the same stdin could hand an
+   * answer meant for one request to another.
+   */
+  terminalTurn?: <T>(prompt: () => Promise<T>) => Promise<T>;
   limiter?: ApprovalRateLimiter;
   now?: () => number;
 }
 
 const encoder = new TextEncoder();
 
-/** The gate's own terminal, when stdin and stderr are one. */
-function realTerminal(): TerminalDeps {
+/** The gate's own terminal, when stdin and stderr are one (create it once: it reads stdin). */
+export function realTerminal(): TerminalDeps {
   const isTerminal = (): boolean => Deno.stdin.isTerminal() && Deno.stderr.isTerminal();
   return {
     isTerminal,
@@ -79,11 +85,14 @@ export function createApprover(config: ApproverConfig, deps: ApproverDeps): Appr
         os: deps.os ?? Deno.build.os,
         now,
       }),
-    terminal: () =>
-      createTerminalStep(
+    terminal: () => {
+      const step = createTerminalStep(
         { timeoutSeconds: config.dialog_timeout_seconds },
         { ...(deps.terminal ?? realTerminal()), now },
-      ),
+      );
+      const turn = deps.terminalTurn;
+      return turn ? { ...step, ask: (req, ctx) => turn(() => step.ask(req, ctx)) } : step;
+    },
     queue: () => deps.queue.step,
   };
   const steps = config.approval_methods.map((m) => all[m]());

@@ -181,3 +181,50 @@ Deno.test("createApprover(): a disconnect drops the queue entry and frees the sl
   queue.decide("next", true);
   assert.equal((await next).approved, true);
 });
+
+Deno.test("createApprover(): approvers sharing a terminal take turns, so an answer reaches the prompt it was typed for", async () => {
+  let last: Promise<unknown> = Promise.resolve();
+  const turn = <T>(prompt: () => Promise<T>): Promise<T> => {
+    const mine = last.then(prompt, prompt);
+    last = mine.catch(() => {});
+    return mine;
+  };
+  // One stdin: the first answer (typed after the first prompt) is "yes", the second "n".
+  let release!: () => void;
+  const typed = new Promise<void>((r) => (release = r));
+  const answers = ["yes", "n"];
+  const shared: TerminalDeps & { written: string[] } = {
+    ...terminal([]),
+    lines: {
+      discard: () => {},
+      next: async () => {
+        await typed;
+        return answers.shift();
+      },
+    },
+  };
+  const make = () =>
+    createApprover(config({ approval_methods: ["terminal"] }), {
+      log: quiet,
+      queue: createApprovalQueue({ timeoutSeconds: 5, log: quiet }),
+      terminal: shared,
+      terminalTurn: turn,
+    });
+  const first = make().decide(
+    { ...request("aaaa1111"), profile: "web" },
+    new AbortController().signal,
+  );
+  const second = make().decide(
+    { ...request("bbbb2222"), profile: "api" },
+    new AbortController().signal,
+  );
+  await new Promise((r) => setTimeout(r, 20));
+  const shown = shared.written.join("");
+  assert.match(shown, /aaaa1111/);
+  assert.doesNotMatch(shown, /bbbb2222/, "the second prompt waits for the first");
+  assert.match(shown, /Profile:   web/);
+  release();
+  assert.equal((await first).approved, true);
+  assert.equal((await second).approved, false);
+  assert.match(shared.written.join(""), /Profile:   api/);
+});

@@ -52,7 +52,8 @@ export const BOUNDARY_NOTES: readonly string[] = [
 /** A one-line title for the request (with the code: the first thing to compare). */
 export function requestTitle(req: ApprovalRequest): string {
   const code = req.code === undefined ? "no code" : `code ${stripUnsafeChars(req.code)}`;
-  return `gcp-gate: allow PRODUCTION access for ${
+  const profile = req.profile === undefined ? "" : ` [profile ${stripUnsafeChars(req.profile)}]`;
+  return `gcp-gate${profile}: allow PRODUCTION access for ${
     stripUnsafeChars(req.project ?? "(no project)")
   }? (${code})`;
 }
@@ -99,7 +100,8 @@ export function requestSummary(req: ApprovalRequest): string {
     : req.serviceAccount === undefined
     ? "YOUR OWN credentials (all your permissions)"
     : `scopes ${scopes}, ${formatDuration(req.ttlSeconds)}`;
-  const line = `project ${clean(req.project ?? "(not given)")}, ${grant}, code ${
+  const profile = req.profile === undefined ? "" : `profile ${clean(req.profile)}, `;
+  const line = `${profile}project ${clean(req.project ?? "(not given)")}, ${grant}, code ${
     req.code === undefined ? "none" : clean(req.code)
   }, request ${clean(req.id)}`;
   return cut(line, LINE_CHARS_SHOWN);
@@ -125,6 +127,9 @@ export function describeRequest(req: ApprovalRequest, options: DescribeOptions =
     `A process in a container asks for PRODUCTION access (${what}).`,
     "",
     codeLine(req),
+    ...(req.profile === undefined
+      ? []
+      : [`Profile:   ${clean(req.profile)} (the socket it came from)`]),
     `Who:       ${clean(req.email)}`,
     ...(req.from === undefined
       ? []

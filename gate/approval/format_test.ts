@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { describeRequest, formatDuration, requestSummary } from "./format.ts";
+import { describeRequest, formatDuration, requestSummary, requestTitle } from "./format.ts";
 import type { ApprovalRequest } from "./types.ts";
 
 Deno.test("formatDuration() reads like a person would say it", () => {
@@ -120,4 +120,25 @@ Deno.test("describeRequest() says which machine asks, as stated, or nothing when
   const text = describeRequest({ ...BASE, from: "build-vm-3 via ssh" }).join("\n");
   assert.match(text, /^From: +build-vm-3 via ssh \(as stated by the caller; advisory\)$/m);
   assert.doesNotMatch(describeRequest(BASE).join("\n"), /^From:/m);
+});
+
+Deno.test("the profile a request came from is in the title, the description and the summary (only with profiles)", () => {
+  const base: ApprovalRequest = {
+    id: "id2",
+    email: "e@x.com",
+    project: "p",
+    scopes: [],
+    ttlSeconds: 600,
+    reason: undefined,
+    command: undefined,
+    notes: [],
+    kind: "session",
+  };
+  const named = { ...base, profile: "agent" };
+  assert.match(requestTitle(named), /^gcp-gate \[profile agent\]: allow PRODUCTION access/);
+  assert.ok(describeRequest(named).includes("Profile:   agent (the socket it came from)"));
+  assert.match(requestSummary(named), /^profile agent, project p/);
+  assert.match(requestTitle(base), /^gcp-gate: allow/);
+  assert.ok(!describeRequest(base).some((l) => l.startsWith("Profile:")));
+  assert.match(requestSummary(base), /^project p/);
 });

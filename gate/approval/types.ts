@@ -44,6 +44,11 @@ export interface ApprovalRequest {
    * Access Manager grant: entitlement, roles, duration); shown as "Grants:".
    */
   readonly grants?: string | undefined;
+  /**
+   * The profile whose socket the request arrived on (set by the gate, never
+   * by the caller); undefined for a gate without profiles.
+   */
+  readonly profile?: string | undefined;
 }
 
 export type ApprovalMethod = "dialog" | "terminal" | "queue" | "none";

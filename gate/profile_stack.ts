@@ -1,0 +1,354 @@
+/**
+ * One profile's collaborators — dev token cache, identity cache, prod
+ * sessions, approval limits — behind its own socket. Nothing here is shared
+ * with another profile but the ADC, the Google API client, the audit log and
+ * the approval queue, so a token minted for one profile can never be served
+ * on another's socket, and one profile's denials never cool another down.
+ */
+import type { Logger } from "../shared/log.ts";
+import { GateError } from "../shared/errors.ts";
+import { versionString } from "../shared/version.ts";
+import type { Approver } from "./approval/types.ts";
+import type { AuditLog } from "./audit.ts";
+import type { CredentialProvider } from "./credentials.ts";
+import type { GoogleApi } from "./google_api.ts";
+import { createIdentityService, type IdentityService } from "./identity.ts";
+import { createPamClient, resolveEntitlement } from "./pam/client.ts";
+import { createPamProvider, type ProdAccessProvider } from "./pam/provider.ts";
+import { createProdService, type ProdService } from "./prod.ts";
+import type { Profile } from "./profiles.ts";
+import { createGateHandler } from "./routes.ts";
+import { type GateServer, startGateServer } from "./server.ts";
+import { createSessionStore, type Session, type SessionStore } from "./sessions.ts";
+import { createDevTokenMinter, devTokenKey, type DevTokenMinter } from "./tokens.ts";
+
+/**
+ * Distinct upstream calls (cache keys) one profile may have in flight. Beyond
+ * it a miss on a new key is refused at once (503); callers of a key already
+ * in flight join it uncounted (single-flight). A storm on one socket then
+ * costs a bounded number of upstream calls, and cached tokens on every socket
+ * keep flowing.
+ */
+export const MAX_UPSTREAM_PER_PROFILE = 32;
+
+/** What every profile shares (one ADC, one audit log, one admin queue). */
+export interface SharedCollaborators {
+  api: GoogleApi;
+  credentials: CredentialProvider;
+  audit: AuditLog;
+  log: Logger;
+  universeDomain: string;
+  /** Privileged Access Manager API base URL (`[endpoints] privilegedaccessmanager`). */
+  pamEndpoint: string;
+  /** Builds the approval chain for one profile's settings (its own rate limiter). */
+  approverFor: (profile: Profile) => Approver;
+  /** Aborts on gate shutdown. */
+  signal: AbortSignal;
+}
+
+/** A profile as `gcp-gate status` lists it (lifetimes, never tokens). */
+export interface ProfileStatus {
+  name: string;
+  socket_path: string;
+  listening: boolean;
+  project: string | null;
+  service_account: string | null;
+  prod_service_account: string | null;
+  dev_tokens: { key: string; expires_in: number }[];
+  sessions: { id_prefix: string; project: string | null; expires_in: number }[];
+}
+
+export interface ProfileStack {
+  readonly profile: Profile;
+  /** Applies new settings (same socket): new caches and limits; sessions survive unless the prod account changed. */
+  update(next: Profile): void;
+  /** Forgets cached tokens (the ADC changed). */
+  reset(): void;
+  status(): ProfileStatus;
+  /** Revokes its sessions (audited, unless `revoke` is false), ends waiting approvals, stops listening. */
+  stop(reason: string, options?: { revoke?: boolean }): Promise<void>;
+  readonly finished: Promise<void>;
+}
+
+/** Tags every audit line of a named profile with its name. */
+function profileAudit(audit: AuditLog, profile: Profile): AuditLog {
+  if (!profile.named) return audit;
+  return { ...audit, record: (e) => audit.record({ ...e, profile: profile.name }) };
+}
+
+/** Remembers this profile's sessions so status can list them and stop can revoke them. */
+function trackedSessions(inner: SessionStore): SessionStore & { live(): Session[] } {
+  const ids = new Set<string>();
+  const store: SessionStore & { live(): Session[] } = {
+    create(info, ttl) {
+      const s = inner.create(info, ttl);
+      // Expired ids are dropped whenever the set grows past the store's own bound.
+      if (ids.size >= 128) store.live();
+      ids.add(s.id);
+      return s;
+    },
+    find: (id) => inner.find(id),
+    revoke(id) {
+      ids.delete(id);
+      return inner.revoke(id);
+    },
+    get size() {
+      return inner.size;
+    },
+    live() {
+      const out: Session[] = [];
+      for (const id of ids) {
+        const s = inner.find(id);
+        if (s) out.push(s);
+        else ids.delete(id);
+      }
+      return out;
+    },
+  };
+  return store;
+}
+
+/** Bounds the distinct calls of one profile that wait on Google (see MAX_UPSTREAM_PER_PROFILE). */
+function upstreamLimit(name: string): <T>(key: string, fn: () => Promise<T>) => Promise<T> {
+  // Callers per key in flight: a key counts once, however many wait on it.
+  const inFlight = new Map<string, number>();
+  return async (key, fn) => {
+    const joined = inFlight.get(key);
+    if (joined === undefined && inFlight.size >= MAX_UPSTREAM_PER_PROFILE) {
+      throw new GateError(
+        "rate_limited",
+        `profile ${name}: ${MAX_UPSTREAM_PER_PROFILE} different requests already wait for Google on this socket; retry in a moment`,
+        { status: 503 },
+      );
+    }
+    inFlight.set(key, (joined ?? 0) + 1);
+    try {
+      return await fn();
+    } finally {
+      const left = inFlight.get(key)! - 1;
+      if (left === 0) inFlight.delete(key);
+      else inFlight.set(key, left);
+    }
+  };
+}
+
+/** The profile's Privileged Access Manager provider, when it names an entitlement. */
+function pamProvider(
+  profile: Profile,
+  shared: SharedCollaborators,
+  audit: AuditLog,
+): ProdAccessProvider | undefined {
+  if (profile.pam_entitlement === undefined) return undefined;
+  const entitlement = resolveEntitlement(
+    profile.pam_entitlement,
+    profile.project_id,
+    profile.pam_location,
+  );
+  shared.log.info(
+    `${
+      profile.named ? `profile ${profile.name}: ` : ""
+    }prod access: Privileged Access Manager grants of ${entitlement}`,
+  );
+  return createPamProvider({
+    client: createPamClient({ endpoint: shared.pamEndpoint }),
+    api: shared.api,
+    source: () => shared.credentials.token(),
+    audit,
+    log: shared.log,
+    entitlement,
+    durationSeconds: profile.pam_grant_duration_seconds,
+    waitSeconds: profile.pam_wait_seconds,
+    prodServiceAccount: profile.prod_service_account,
+  });
+}
+
+/** Time a stopping profile gives its PAM grants to be withdrawn (a stuck API must not hold it). */
+const RELEASE_TIMEOUT_MS = 5000;
+
+interface Collaborators {
+  tokens: DevTokenMinter;
+  expiries: Map<string, number>;
+  identity: IdentityService;
+  prod: ProdService;
+  handler: (req: Request) => Response | Promise<Response>;
+}
+
+function build(
+  profile: Profile,
+  shared: SharedCollaborators,
+  sessions: SessionStore,
+  signal: AbortSignal,
+): Collaborators {
+  const { api, credentials } = shared;
+  const audit = profileAudit(shared.audit, profile);
+  const limit = upstreamLimit(profile.name);
+  const source = async (): Promise<string> => (await credentials.token()).token;
+  const minter = createDevTokenMinter({ api, source, serviceAccount: profile.service_account });
+  // Expiry per cache key, for status (never the token itself).
+  const expiries = new Map<string, number>();
+  const tokens: DevTokenMinter = {
+    peek: (req) => minter.peek(req),
+    get: (req, s) => {
+      if (minter.peek(req)) return minter.get(req, s);
+      const key = devTokenKey(req);
+      return limit(`token ${key}`, async () => {
+        const t = await minter.get(req, s);
+        if (expiries.size >= 256) expiries.clear();
+        expiries.set(key, t.expiresAt);
+        return t;
+      });
+    },
+    reset: () => (minter.reset(), expiries.clear()),
+  };
+  const rawIdentity = createIdentityService({
+    api,
+    source,
+    knownEmail: () => {
+      try {
+        return credentials.current().email;
+      } catch {
+        return undefined;
+      }
+    },
+    serviceAccount: profile.service_account,
+  });
+  const identity: IdentityService = {
+    email: (s) => limit("email", () => rawIdentity.email(s)),
+    projectNumber: (p, s) => limit(`project ${p}`, () => rawIdentity.projectNumber(p, s)),
+    idToken: (a, e, s) => limit(`id ${e} ${a}`, () => rawIdentity.idToken(a, e, s)),
+    reset: () => rawIdentity.reset(),
+  };
+  const approver = shared.approverFor(profile);
+  const provider = pamProvider(profile, shared, audit);
+  const prod = createProdService({
+    // The profile's name goes into every dialog, prompt and pending line.
+    approver: profile.named
+      ? { decide: (req, s) => approver.decide({ ...req, profile: profile.name }, s) }
+      : approver,
+    api,
+    source: () => credentials.token(),
+    identity,
+    sessions,
+    audit,
+    prodServiceAccount: profile.prod_service_account,
+    prodTokenTtlSeconds: Math.min(profile.prod_token_ttl_seconds, profile.max_token_ttl_seconds),
+    provider,
+    requireReason: profile.require_reason,
+    log: shared.log,
+  });
+  const handler = createGateHandler({
+    tokens,
+    identity,
+    serviceAccount: profile.service_account,
+    prod,
+    audit,
+    log: shared.log,
+    version: versionString(),
+    maxTokenTtlSeconds: profile.max_token_ttl_seconds,
+    sessionTtlSeconds: profile.session_ttl_seconds,
+    universeDomain: shared.universeDomain,
+    defaultProject: profile.project_id,
+    startedAt: Date.now(),
+    signal,
+  });
+  return { tokens, expiries, identity, prod, handler };
+}
+
+/** Binds the profile's socket and serves it. */
+export async function startProfileStack(
+  first: Profile,
+  shared: SharedCollaborators,
+): Promise<ProfileStack> {
+  let profile = first;
+  const stopping = new AbortController();
+  const signal = AbortSignal.any([stopping.signal, shared.signal]);
+  let sessions = trackedSessions(createSessionStore());
+  let current = build(profile, shared, sessions, signal);
+  const log = shared.log;
+  if (!profile.service_account) {
+    log.warn(
+      `${
+        profile.named ? `profile ${profile.name}: ` : ""
+      }no service_account configured: dev tokens will be refused until it is set`,
+    );
+  }
+  const server: GateServer = await startGateServer({
+    socketPath: profile.socket_path,
+    // One indirection: a reload swaps the collaborators, the socket stays.
+    handler: (req) => current.handler(req),
+    log,
+    ...(profile.named
+      ? { readyMessage: `ready: profile ${profile.name} listening on ${profile.socket_path}` }
+      : {}),
+  });
+  let stopped = false;
+
+  function revokeAll(reason: string): void {
+    for (const s of sessions.live()) {
+      try {
+        current.prod.revokeSession(s.id, reason);
+      } catch { /* expired meanwhile */ }
+    }
+  }
+
+  return {
+    get profile() {
+      return profile;
+    },
+    finished: server.finished,
+    update(next) {
+      const old = current.prod;
+      const pam = next.pam_entitlement !== undefined || profile.pam_entitlement !== undefined;
+      if (next.prod_service_account !== profile.prod_service_account || pam) {
+        // Sessions were approved for the old account (or hold a PAM grant the
+        // old settings own): never let them mint as another; withdraw grants.
+        revokeAll("settings reloaded");
+        sessions = trackedSessions(createSessionStore());
+        void old.close(RELEASE_TIMEOUT_MS).catch((err) => log.warn(String(err)));
+      }
+      profile = next;
+      current = build(profile, shared, sessions, signal);
+      log.info(`profile ${profile.name}: new settings applied`);
+    },
+    reset() {
+      current.tokens.reset();
+      current.identity.reset();
+      current.prod.reset();
+    },
+    status() {
+      const now = Date.now();
+      let listening = false;
+      try {
+        listening = !stopped && Deno.lstatSync(profile.socket_path).isSocket === true;
+      } catch { /* gone */ }
+      return {
+        name: profile.name,
+        socket_path: profile.socket_path,
+        listening,
+        project: profile.project_id ?? null,
+        service_account: profile.service_account ?? null,
+        prod_service_account: profile.prod_service_account ?? null,
+        dev_tokens: [...current.expiries].filter(([, exp]) => exp > now).map(([key, exp]) => ({
+          key,
+          expires_in: Math.floor((exp - now) / 1000),
+        })),
+        sessions: sessions.live().map((s) => ({
+          id_prefix: s.prefix,
+          project: s.project ?? null,
+          expires_in: Math.max(0, Math.floor((s.expiresAt - now) / 1000)),
+        })),
+      };
+    },
+    async stop(reason, options = {}) {
+      if (stopped) return;
+      stopped = true;
+      if (profile.named) log.info(`profile ${profile.name}: stopping (${reason})`);
+      if (options.revoke !== false) revokeAll(reason);
+      const done = server.shutdown();
+      stopping.abort(new Error(`profile ${profile.name} stopped: ${reason}`));
+      await done;
+      // Grants end with the profile (bounded).
+      await current.prod.close(RELEASE_TIMEOUT_MS).catch((err) => log.warn(String(err)));
+    },
+  };
+}
