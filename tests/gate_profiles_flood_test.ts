@@ -26,6 +26,21 @@ function maxInFlight(arrivals: number[]): number {
   return max;
 }
 
+/**
+ * Connects, waiting while the listen backlog is full: a Unix socket answers
+ * EAGAIN then (the gate accepts as fast as a loaded machine lets it). Bounded.
+ */
+async function connectPatiently(path: string): Promise<Deno.Conn> {
+  for (let attempt = 0;; attempt++) {
+    try {
+      return await Deno.connect({ transport: "unix", path });
+    } catch (err) {
+      if (!(err instanceof Deno.errors.WouldBlock) || attempt >= 200) throw err;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  }
+}
+
 Deno.test("gcp-gate profiles: a flood on one socket leaves another's cached tokens flowing", async () => {
   // Started under a desktop-like soft limit of 1024 descriptors: Deno raises its soft limit to
   // the hard one at start, or a's 2,000 connections would take every descriptor b needs.
@@ -35,9 +50,7 @@ Deno.test("gcp-gate profiles: a flood on one socket leaves another's cached toke
 
   const idle: Deno.Conn[] = [];
   try {
-    for (let i = 0; i < IDLE; i++) {
-      idle.push(await Deno.connect({ transport: "unix", path: g.socket("a") }));
-    }
+    for (let i = 0; i < IDLE; i++) idle.push(await connectPatiently(g.socket("a")));
     const worker = new Worker(new URL("./_profiles_load_worker.ts", import.meta.url), {
       type: "module",
     });
