@@ -24,7 +24,15 @@ import {
 
 /** Options for {@linkcode createGateClient}. */
 export interface GateClientOptions {
+  /** The gate socket, as configured (named in every message). */
   socketPath: string;
+  /**
+   * The path connect() uses when it differs from `socketPath`: with-prod
+   * connects through its pinned directory (`/proc/self/fd/<n>/gate.sock`,
+   * see wrap/pinned_dir.ts), so renaming a parent directory cannot swap
+   * the socket between its checks and its calls.
+   */
+  connectPath?: string;
   /** Default deadline per call (ms). */
   timeoutMs?: number;
   /**
@@ -138,6 +146,8 @@ export type SocketCall = <T>(
 /** Options for {@linkcode createSocketCaller}. */
 export interface SocketCallerOptions {
   socketPath: string;
+  /** The path connect() uses, when not `socketPath` (see GateClientOptions.connectPath). */
+  connectPath?: string;
   /** Default deadline per call (ms). */
   timeoutMs?: number;
   /** Turns a failed connect into an actionable error. */
@@ -170,7 +180,7 @@ export function createSocketCaller(options: SocketCallerOptions): SocketCall {
       // One connection per call: the gate is local, a connect costs ~0.1 ms,
       // and a cancelled call (client gone) closes exactly its own request.
       res = await rawRequest({
-        target: { transport: "unix", path: socketPath },
+        target: { transport: "unix", path: options.connectPath ?? socketPath },
         method,
         hostHeader: SOCKET_HOST,
         path,
@@ -224,6 +234,7 @@ export function createSocketCaller(options: SocketCallerOptions): SocketCall {
 export function createGateClient(options: GateClientOptions): GateClient {
   const call = createSocketCaller({
     socketPath: options.socketPath,
+    ...(options.connectPath === undefined ? {} : { connectPath: options.connectPath }),
     unreachable,
     ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
     ...(options.checkSocket === undefined ? {} : { checkSocket: options.checkSocket }),
@@ -273,6 +284,9 @@ export function createGateClient(options: GateClientOptions): GateClient {
     openSession: (req, opts = {}) =>
       openSessionLease({
         socketPath: options.socketPath,
+        ...(options.connectPath === undefined ? {} : { connectPath: options.connectPath }),
+        // The lease is a call like any other: the socket is checked first.
+        ...(options.checkSocket === undefined ? {} : { checkSocket: options.checkSocket }),
         request: req,
         ...(opts.signal ? { signal: opts.signal } : {}),
         timeoutMs: opts.timeoutMs ?? options.timeoutMs ?? 10_000,

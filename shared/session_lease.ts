@@ -41,6 +41,10 @@ export interface SessionLease extends Disposable {
 /** Options for {@linkcode openSessionLease}. */
 export interface OpenLeaseOptions {
   readonly socketPath: string;
+  /** The path connect() uses, when not `socketPath` (a pinned directory's /proc path). */
+  readonly connectPath?: string;
+  /** Throws to refuse the socket before connecting. */
+  readonly checkSocket?: (socketPath: string) => void;
   readonly request: ProdRequest;
   /** Aborting withdraws the request (or ends the lease). */
   readonly signal?: AbortSignal;
@@ -133,9 +137,13 @@ function toError(status: number, body: string, knownCode: (c: string) => boolean
 export async function openSessionLease(options: OpenLeaseOptions): Promise<SessionLease> {
   const { signal } = options;
   signal?.throwIfAborted();
+  options.checkSocket?.(options.socketPath);
   let conn: Deno.UnixConn;
   try {
-    conn = await Deno.connect({ transport: "unix", path: options.socketPath });
+    conn = await Deno.connect({
+      transport: "unix",
+      path: options.connectPath ?? options.socketPath,
+    });
   } catch (err) {
     throw options.unreachable(options.socketPath, err);
   }

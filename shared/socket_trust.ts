@@ -20,6 +20,7 @@
  *   mount look normal).
  */
 import { GateError } from "./errors.ts";
+import { basename, dirname } from "./path.ts";
 
 /** What the checks need from the system (injected so tests need no second user). */
 export interface SocketTrustDeps {
@@ -38,14 +39,29 @@ export const SYSTEM_SOCKET_TRUST_DEPS: SocketTrustDeps = {
   renameOnto: (p) => Deno.renameSync(p, p),
 };
 
+/**
+ * The same checks, made through `dirPath` (a pinned directory's
+ * `/proc/self/fd/<n>`, see wrap/pinned_dir.ts) while messages keep naming
+ * the configured `socketPath`: what is checked is what will be connected to.
+ */
+export function checkedThrough(
+  base: SocketTrustDeps,
+  socketPath: string,
+  dirPath: string,
+): SocketTrustDeps {
+  const dir = dirname(socketPath);
+  const through = `${dirPath}/${basename(socketPath)}`;
+  const map = (p: string): string => p === socketPath ? through : p === dir ? dirPath : p;
+  return {
+    stat: (p) => base.stat(map(p)),
+    uid: () => base.uid(),
+    renameOnto: (p) => base.renameOnto(map(p)),
+  };
+}
+
 /** The mount option that fixes a writable socket directory, as devcontainer.json's string form. */
 export const READONLY_MOUNT_HINT =
   'mount the socket directory read-only: "type=bind,source=<gate socket dir>,target=/run/gcp-gate,readonly" (string form in devcontainer.json; the object form drops readonly)';
-
-function dirname(p: string): string {
-  const i = p.lastIndexOf("/");
-  return i <= 0 ? "/" : p.slice(0, i);
-}
 
 function octal(mode: number): string {
   return (mode & 0o777).toString(8).padStart(4, "0");
@@ -118,9 +134,12 @@ export interface DirWritability {
 }
 
 /**
- * Whether we can rename entries in the socket's directory. Conservative: a
- * group- or other-writable directory counts as writable (we do not resolve
- * our groups or ACLs); root can write any directory on a writable mount.
+ * Whether we can rename entries in the socket's directory. Only a read-only
+ * mount (EROFS) is proof that we cannot. On a writable mount the decision is
+ * conservative: a directory we own counts as writable whatever its mode (we
+ * can chmod it back: a relay would chmod 0500 after planting itself), a
+ * group- or other-writable one too (we do not resolve our groups or ACLs),
+ * and root can write any directory.
  */
 export function checkSocketDirWritable(path: string, deps: SocketTrustDeps): DirWritability {
   try {
@@ -141,8 +160,11 @@ export function checkSocketDirWritable(path: string, deps: SocketTrustDeps): Dir
   const me = deps.uid();
   const mode = (st.mode ?? 0) & 0o777;
   if (me === 0) return { writable: true, why: `${dir} is on a writable mount and you are root` };
-  if (st.uid === me && (mode & 0o200) !== 0) {
-    return { writable: true, why: `${dir} is yours and writable (mode ${octal(mode)})` };
+  if (st.uid === me) {
+    return {
+      writable: true,
+      why: `${dir} is yours (mode ${octal(mode)}; you can change it) on a writable mount`,
+    };
   }
   if ((mode & 0o022) !== 0) {
     return { writable: true, why: `${dir} is group/other writable (mode ${octal(mode)})` };

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { GateError } from "./errors.ts";
 import {
+  checkedThrough,
   checkSocketDirWritable,
   checkSocketTrust,
   type SocketTrustDeps,
@@ -153,7 +154,9 @@ Deno.test("checkSocketDirWritable() on a writable mount decides from owner, mode
   const dir = (uid: number, mode: number, me: number) =>
     checkSocketDirWritable(SOCK, fakeFs(me, { [DIR]: { uid, mode } }, "ENOENT")).writable;
   assert.equal(dir(1000, 0o40700, 1000), true);
-  assert.equal(dir(1000, 0o40500, 1000), false);
+  // Ours without a write bit is still ours: a relay chmods 0500 after planting itself.
+  assert.equal(dir(1000, 0o40500, 1000), true);
+  assert.equal(dir(1001, 0o40755, 1000), false);
   assert.equal(dir(0, 0o40755, 1000), false);
   assert.equal(dir(0, 0o40775, 1000), true); // group-writable: we do not resolve groups
   assert.equal(dir(1000, 0o40500, 0), true); // root writes anything on a writable mount
@@ -185,4 +188,24 @@ Deno.test("checkSocketTrust() as root accepts the owner of a private directory (
     )
   );
   assert.match(msg, /belongs to uid 1001, not to you \(uid 0\)/);
+});
+
+Deno.test("checkedThrough() checks the pinned directory, and messages name the configured path", () => {
+  const seen: string[] = [];
+  const base = fakeFs(1000, { [DIR]: { uid: 1000, mode: 0o40700 } }, "EROFS");
+  const deps = checkedThrough(
+    {
+      stat: (p) => (seen.push(`stat ${p}`), base.stat(p === "/proc/self/fd/7" ? DIR : SOCK)),
+      uid: base.uid,
+      renameOnto: (p) => (seen.push(`rename ${p}`), base.renameOnto(SOCK)),
+    },
+    SOCK,
+    "/proc/self/fd/7",
+  );
+  assert.equal(checkSocketDirWritable(SOCK, deps).writable, false);
+  assert.ok(seen.includes(`rename /proc/self/fd/7/${SOCK.slice(SOCK.lastIndexOf("/") + 1)}`));
+  assert.ok(
+    !seen.some((s) => s.endsWith(` ${SOCK}`)),
+    "the configured path was never used for I/O",
+  );
 });

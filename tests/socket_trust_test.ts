@@ -205,3 +205,72 @@ Deno.test("a same-uid relay planted in a writable socket directory gets no with-
     await accepting.catch(() => {});
   }
 });
+
+/** Swaps two directories (renameat2 RENAME_EXCHANGE) every 0.5 ms until killed. */
+const SWAPPER = `import ctypes, sys, time
+libc = ctypes.CDLL("libc.so.6", use_errno=True)
+a, b = sys.argv[1].encode(), sys.argv[2].encode()
+while True:
+    libc.renameat2(-100, a, -100, b, 2)
+    time.sleep(0.0005)
+`;
+
+Deno.test(
+  "with-prod: root swapping the read-only mount's parent never reaches a relay (pinned directory)",
+  {
+    ignore: !HAVE_UNSHARE || !IS_ROOT,
+  },
+  async () => {
+    await using stack = await startStack({ proxy: false, gateToml: QUEUE_PROD_TOML });
+    const ct = Deno.makeTempDirSync({ prefix: "gcp-gate-swap-" });
+    Deno.mkdirSync(`${ct}/run/gcp-gate`, { recursive: true });
+    Deno.mkdirSync(`${ct}/fake/gcp-gate`, { recursive: true, mode: 0o700 });
+    // The relay: the mount point's parent is swapped for a directory holding it.
+    const relayPath = `${ct}/fake/gcp-gate/gate.sock`;
+    const relay = Deno.listen({ transport: "unix", path: relayPath });
+    Deno.chmodSync(relayPath, 0o600);
+    let reached = 0;
+    const accepting = (async () => {
+      for await (const c of relay) (reached++, c.close());
+    })().catch(() => {});
+    const cfg = `${stack.home}/swap.toml`;
+    Deno.writeTextFileSync(cfg, `socket_path = "${ct}/run/gcp-gate/gate.sock"\n`);
+    Deno.writeTextFileSync(`${ct}/swap.py`, SWAPPER);
+    const RUNS = 8;
+    const script = [
+      'mount --bind "$REAL" "$CT/run/gcp-gate" && mount -o remount,bind,ro "$CT/run/gcp-gate" || exit 97',
+      'python3 "$CT/swap.py" "$CT/run" "$CT/fake" & swapper=$!',
+      `for i in $(seq ${RUNS}); do "$BIN/with-prod" -- true; echo "run $i exit $?"; done`,
+      'kill "$swapper"',
+    ].join("\n");
+    const env = {
+      ...wrapEnv(stack, cfg),
+      REAL: stack.socketPath.replace(/\/[^/]+$/, ""),
+      CT: ct,
+      BIN,
+    };
+    try {
+      await using shell = await start("with-prod", ["-m", "sh", "-c", script], {
+        command: "unshare",
+        env,
+      });
+      // Approve whatever reaches the real gate until the runs are over.
+      let done = false;
+      const status = shell.status.finally(() => (done = true));
+      while (!done) await approveNext(stack, 1500).catch(() => {});
+      assert.notEqual((await status).code, 97, shell.output());
+      const exits = [...shell.output().matchAll(/^run \d+ exit (\d+)$/gm)].map((m) => Number(m[1]));
+      assert.equal(exits.length, RUNS, shell.output());
+      assert.equal(reached, 0, `the relay was reached ${reached} times\n${shell.output()}`);
+      // A run whose pin landed on the swapped-in directory is refused (it is writable), never relayed.
+      assert.ok(
+        exits.every((code) => code === 0 || code === 1),
+        shell.output(),
+      );
+    } finally {
+      relay.close();
+      await accepting;
+      Deno.removeSync(ct, { recursive: true });
+    }
+  },
+);

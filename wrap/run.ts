@@ -14,7 +14,13 @@ import { createApprovalCode } from "./approval_code.ts";
 import { buildChildEnv, NESTING_MARKER, parseExtra, parseNestingMarker } from "./child_env.ts";
 import { createPrivateConfig, type PrivateConfig } from "./cloudsdk_config.ts";
 import { resolveCommand } from "./command.ts";
-import { checkSocketTrust, SYSTEM_SOCKET_TRUST_DEPS } from "../shared/socket_trust.ts";
+import {
+  checkedThrough,
+  checkSocketTrust,
+  SYSTEM_SOCKET_TRUST_DEPS,
+} from "../shared/socket_trust.ts";
+import { basename, dirname } from "../shared/path.ts";
+import { pinDirectory, type PinnedDir } from "./pinned_dir.ts";
 import { preflightGate } from "./preflight.ts";
 import { type CallerOrigin, callerOrigin } from "./origin.ts";
 import { probeProxy } from "./probe.ts";
@@ -174,6 +180,7 @@ export async function runWithProd(req: WithProdRequest, log: Logger): Promise<nu
   const scopes = parseScopeList(req.config.scopes);
 
   let received: Deno.Signal | undefined;
+  let pinned: PinnedDir | undefined;
   const cancel = new AbortController();
   const unguard = guardSignals((s) => {
     received ??= s;
@@ -201,17 +208,25 @@ export async function runWithProd(req: WithProdRequest, log: Logger): Promise<nu
 
     // 2. Ask the gate (a human decides). The proxy starts meanwhile: it
     // serves nobody until the command runs, and it saves time after approval.
+    // Every check and every call goes through the directory as it is now:
+    // renaming a parent directory later cannot swap in a relay.
+    pinned = pinDirectory(dirname(req.config.socket_path));
+    if (!pinned) log.debug("socket directory not pinned (no /proc or libc): checked by path");
+    const trust = pinned
+      ? checkedThrough(SYSTEM_SOCKET_TRUST_DEPS, req.config.socket_path, pinned.path)
+      : SYSTEM_SOCKET_TRUST_DEPS;
     const gate = createGateClient({
       socketPath: req.config.socket_path,
+      ...(pinned ? { connectPath: `${pinned.path}/${basename(req.config.socket_path)}` } : {}),
       timeoutMs: 10_000,
       // Before every call, not just once: the socket can be replaced meanwhile.
-      checkSocket: (p) => checkSocketTrust(p, SYSTEM_SOCKET_TRUST_DEPS),
+      checkSocket: (p) => checkSocketTrust(p, trust),
     });
     try {
       await preflightGate({
         config: req.config,
         gate,
-        deps: SYSTEM_SOCKET_TRUST_DEPS,
+        deps: trust,
         signal: cancel.signal,
       });
     } catch (err) {
@@ -318,5 +333,6 @@ export async function runWithProd(req: WithProdRequest, log: Logger): Promise<nu
     }
   } finally {
     unguard();
+    pinned?.close();
   }
 }
