@@ -173,9 +173,11 @@ export function createAuditLog(options: AuditLogOptions): AuditLog {
     const json = JSON.stringify(redactValue(cmd ? { ...rest, ...boundCommand(cmd) } : obj));
     let decision: string | undefined;
     if (isDecision) {
-      // Only an approval keeps its command in the decisions file: a denial
-      // needs no human (ask, then hang up), so there it is size and hash only.
-      decision = cmd && obj.result !== "granted"
+      // Approvals and denials keep their (bounded) command in the decisions
+      // file: each took a human, or a timeout nobody answered (one pending
+      // request at a time, each waits its full timeout). A caller that hung up
+      // is "withdrawn", not a decision. Anything else there: size and hash.
+      decision = cmd && obj.result !== "granted" && obj.result !== "denied"
         ? JSON.stringify(redactValue({ ...rest, ...commandDigest(cmd) }))
         : json;
     }

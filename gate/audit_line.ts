@@ -15,8 +15,13 @@ export const AUDIT_COMMAND_CAPS: Readonly<{ maxArgs: number; maxArgChars: number
 /** Full lines per kind of rejection and summary period; the rest are counted. */
 export const FOLD_AFTER = 5;
 
-/** Results that a caller can repeat at no cost: folded past {@linkcode FOLD_AFTER}. */
-const FOLDABLE: ReadonlySet<string> = new Set(["rate_limited", "denied", "error"]);
+/**
+ * Results that a caller can repeat at no cost: folded past {@linkcode FOLD_AFTER}.
+ * Never `denied`: a human's Deny (of a look-alike request, say) is what an
+ * investigator needs, and a container can cause at most
+ * `max_approvals_per_minute` of them.
+ */
+const FOLDABLE: ReadonlySet<string> = new Set(["rate_limited", "withdrawn", "error"]);
 
 /** Command fields of a bounded line: the capped command and, when cut, what was cut. */
 export interface BoundedCommand {

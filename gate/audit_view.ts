@@ -19,7 +19,17 @@ export interface AuditFilter {
   readonly session?: string | undefined;
 }
 
-const RESULTS = ["granted", "denied", "error", "rate_limited", "revoked", "refused"];
+const RESULTS = [
+  "granted",
+  "denied",
+  "withdrawn",
+  "error",
+  "rate_limited",
+  "revoked",
+  "refused",
+  "waiting",
+  "ended",
+];
 const UNITS: Readonly<Record<string, number>> = { s: 1, m: 60, h: 3600, d: 86400 };
 
 /** Parses `--since`: `90s`, `15m`, `1h`, `7d`, or an ISO date/time. */

@@ -44,7 +44,8 @@ export const GATE_CLI: CliSpec = {
     },
     result: {
       type: "string",
-      help: "audit: only these results (granted,denied,error,rate_limited,revoked,refused)",
+      help:
+        "audit: only these results (granted,denied,withdrawn,error,rate_limited,revoked,refused)",
     },
     session: {
       type: "string",

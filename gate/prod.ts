@@ -166,6 +166,9 @@ export function createProdService(deps: ProdDeps): ProdService {
     if (!decision.approved || signal.aborted) {
       deps.audit.record({
         ...base,
+        // A caller that hung up is not a human's decision: "withdrawn" may be
+        // folded (the container can repeat it at will), a denial never is.
+        ...(signal.aborted ? { result: "withdrawn" } : {}),
         approval: `${decision.method}: ${sanitizeMessage(decision.detail, 200)}`,
       });
       throw new GateError(

@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { createGateClient } from "../shared/gate_client.ts";
-import { approveNext, baseEnv, QUEUE_PROD_TOML, run, startStack } from "./_utils.ts";
+import { approveNext, baseEnv, QUEUE_PROD_TOML, run, type Stack, startStack } from "./_utils.ts";
 
 function linesOf(path: string): string[] {
   try {
@@ -113,3 +113,62 @@ Deno.test("1,000 rejected prod requests with 30 KB commands do not rotate an ear
     http.close();
   }
 });
+
+Deno.test("hang-ups are withdrawn (folded), a human's denial after them is kept in full", async () => {
+  await using stack = await startStack({
+    proxy: false,
+    gateToml: `${QUEUE_PROD_TOML}\ndenial_cooldown_seconds = 0\nmax_approvals_per_minute = 20`,
+  });
+  const dir = `${stack.home}/.local/state/gcp-gate`;
+  const gate = createGateClient({ socketPath: stack.socketPath, timeoutMs: 30_000 });
+  try {
+    // Ask, then hang up once the request is queued: no human decides these.
+    for (let i = 0; i < 7; i++) {
+      const ac = new AbortController();
+      const asking = gate.openSession({ command: ["true"], code: "K7P-QX2" }, { signal: ac.signal })
+        .catch((e: unknown) => e);
+      await waitPending(stack);
+      ac.abort();
+      await asking;
+      await waitPending(stack, false);
+    }
+    const asking = gate.openSession({
+      command: ["gcloud", "sql", "instances", "delete", "prod-db"],
+      code: "Q2X-P7K",
+    }).catch((e: unknown) => e);
+    const id = await waitPending(stack);
+    const denied = await run("gcp-gate", ["deny", id, "--config", stack.configPath], {
+      env: baseEnv(stack.home),
+    });
+    assert.equal(denied.code, 0, denied.stderr);
+    await asking;
+  } finally {
+    gate.close();
+  }
+  stack.gate.kill("SIGTERM");
+  await stack.gate.status;
+  const main = linesOf(`${dir}/audit.log`).map((l) => JSON.parse(l));
+  const human = main.filter((l) => l.result === "denied");
+  assert.equal(human.length, 1, JSON.stringify(main));
+  assert.equal(human[0].approval_code, "Q2X-P7K");
+  assert.deepEqual(human[0].command, ["gcloud", "sql", "instances", "delete", "prod-db"]);
+  assert.equal(main.filter((l) => l.result === "withdrawn" && l.repeats === undefined).length, 5);
+  const decisions = linesOf(`${dir}/audit.log.decisions`).map((l) => JSON.parse(l));
+  assert.deepEqual(decisions.map((l) => l.result), ["denied"], "hang-ups are not decisions");
+  assert.deepEqual(decisions[0].command, ["gcloud", "sql", "instances", "delete", "prod-db"]);
+});
+
+/** Waits until a request is (or, with `present` false, is no longer) in the queue; returns its id. */
+async function waitPending(stack: Stack, present = true): Promise<string> {
+  const end = Date.now() + 10_000;
+  while (Date.now() < end) {
+    const r = await run("gcp-gate", ["pending", "--config", stack.configPath], {
+      env: baseEnv(stack.home),
+    });
+    const id = /^(\S+) {2}\(waiting/m.exec(r.stdout)?.[1];
+    if (present && id) return id;
+    if (!present && !id) return "";
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`the queue did not ${present ? "fill" : "empty"}\n${stack.logs()}`);
+}
