@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { pinDirectory } from "./pinned_dir.ts";
 
-async function answerOnce(path: string, text: string): Promise<Deno.UnixListener> {
+function answerOnce(path: string, text: string): Deno.UnixListener {
   const l = Deno.listen({ transport: "unix", path });
   (async () => {
     for await (const c of l) {
@@ -26,13 +26,13 @@ Deno.test({
   fn: async () => {
     const root = Deno.makeTempDirSync({ prefix: "gcp-gate-pin-" });
     Deno.mkdirSync(`${root}/run/gcp-gate`, { recursive: true });
-    const real = await answerOnce(`${root}/run/gcp-gate/gate.sock`, "real gate");
+    const real = answerOnce(`${root}/run/gcp-gate/gate.sock`, "real gate");
     const pin = pinDirectory(`${root}/run/gcp-gate`);
     assert.ok(pin, "libc over FFI and /proc are available here");
     // The attack: move the parent away, put a relay where the path used to lead.
     Deno.renameSync(`${root}/run`, `${root}/moved`);
     Deno.mkdirSync(`${root}/run/gcp-gate`, { recursive: true });
-    const relay = await answerOnce(`${root}/run/gcp-gate/gate.sock`, "relay");
+    const relay = answerOnce(`${root}/run/gcp-gate/gate.sock`, "relay");
     try {
       assert.equal(await readFrom(`${root}/run/gcp-gate/gate.sock`), "relay", "the path moved");
       assert.equal(await readFrom(`${pin.path}/gate.sock`), "real gate", "the pin did not");
