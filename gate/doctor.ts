@@ -24,6 +24,7 @@ import { lstatFacts } from "../shared/socket_mode.ts";
 import { versionString } from "../shared/version.ts";
 import { createCredentialProvider, statStamp } from "./credentials.ts";
 import { type GoogleCheckDeps, googleChecks } from "./doctor_google.ts";
+import { createPamClient } from "./pam/client.ts";
 import { type LocalCheckDeps, localChecks } from "./doctor_local.ts";
 import { createGoogleApi } from "./google_api.ts";
 import { resolveProfiles } from "./profiles.ts";
@@ -87,6 +88,7 @@ function realDeps(config: Config): GateDoctorDeps {
     }),
     fetch: (input, init) => fetch(input, init),
     now: Date.now,
+    pam: createPamClient({ endpoint: config.endpoints.privilegedaccessmanager }),
     lstat: lstatFacts,
     uid: () => Deno.uid(),
     health,

@@ -9,6 +9,7 @@ import { type CheckResult, fail, pass, shellArg, warn } from "../shared/doctor_r
 import { isGateError } from "../shared/errors.ts";
 import type { CredentialProvider } from "./credentials.ts";
 import type { FetchFn, GoogleApi } from "./google_api.ts";
+import { type PamClient, resolveEntitlement } from "./pam/client.ts";
 
 /** Collaborators of the Google checks. */
 export interface GoogleCheckDeps {
@@ -17,6 +18,8 @@ export interface GoogleCheckDeps {
   /** For the clock check only (no credential is sent). */
   readonly fetch: FetchFn;
   readonly now: () => number;
+  /** Privileged Access Manager, for the entitlement check (when `pam_entitlement` is set). */
+  readonly pam: PamClient;
 }
 
 /** What later checks learn from earlier ones. */
@@ -181,6 +184,43 @@ function checkProdAccount(ctx: Ctx): Promise<CheckResult> {
   ));
 }
 
+/** The PAM entitlement prod sessions are granted through: visible to you, and what it grants. */
+async function checkPamEntitlement({ config, deps, state }: Ctx): Promise<CheckResult> {
+  if (config.pam_entitlement === undefined) {
+    return pass("pam-entitlement", "no pam_entitlement: prod sessions are not PAM grants");
+  }
+  let name: string;
+  try {
+    name = resolveEntitlement(config.pam_entitlement, config.project_id, config.pam_location);
+  } catch (err) {
+    return fail(
+      "pam-entitlement",
+      firstLine(err),
+      "set pam_entitlement to a full entitlement name",
+    );
+  }
+  if (!state.token) {
+    return warn("pam-entitlement", `${name}: not checked (no working ADC)`, RELOGIN);
+  }
+  const [scope, parent, , location, , id] = name.split("/");
+  try {
+    const e = await deps.pam.getEntitlement(state.token, name);
+    const roles = e.roles.length > 0 ? e.roles.join(", ") : "roles not shown";
+    const max = e.maxSeconds === undefined ? "" : `, at most ${minutes(e.maxSeconds * 1000)}`;
+    return pass("pam-entitlement", `${name} is visible: ${roles}${max}`);
+  } catch (err) {
+    return fail(
+      "pam-entitlement",
+      `${name} cannot be read with your ADC: ${firstLine(err)}`,
+      `gcloud beta pam entitlements describe ${shellArg(id ?? "")} --location=${
+        shellArg(location ?? "global")
+      } --${scope === "projects" ? "project" : scope === "folders" ? "folder" : "organization"}=${
+        shellArg(parent ?? "")
+      }   # then ask its admin to make you a requester`,
+    );
+  }
+}
+
 /** The Google checks, in report order, sharing what they learn. */
 export function googleChecks(
   config: Config,
@@ -193,6 +233,7 @@ export function googleChecks(
     { id: "engineer", run: () => checkEngineer(ctx) },
     { id: "dev-account", run: () => checkDevAccount(ctx) },
     { id: "prod-account", run: () => checkProdAccount(ctx) },
+    { id: "pam-entitlement", run: () => checkPamEntitlement(ctx) },
     { id: "clock", run: () => checkClock(config, deps) },
   ];
 }

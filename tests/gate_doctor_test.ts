@@ -357,3 +357,20 @@ Deno.test("gcp-gate doctor: Google unreachable fails the refresh and cannot meas
   assert.equal(d.check("clock").status, "WARN");
   assert.equal(d.code, 1);
 });
+
+Deno.test("gcp-gate doctor: a PAM entitlement you can read passes with its roles; an unknown one fails", async () => {
+  await using home = tempDir();
+  await using fake = await startFakeGoogle();
+  const h = home.path;
+  setup(h, fake, `pam_entitlement = "prod-access"\nproject_id = "demo-project"`);
+  const ok = (await doctor(h, fake)).check("pam-entitlement");
+  assert.equal(ok.status, "PASS", ok.message);
+  assert.match(ok.message, /entitlements\/prod-access is visible: roles\/run\.admin/);
+  setup(h, fake, `pam_entitlement = "no-such-entitlement"\nproject_id = "demo-project"`);
+  const bad = (await doctor(h, fake)).check("pam-entitlement");
+  assert.equal(bad.status, "FAIL", bad.message);
+  assert.match(
+    bad.fix ?? "",
+    /^gcloud beta pam entitlements describe no-such-entitlement --location=global --project=demo-project/,
+  );
+});
