@@ -12,6 +12,7 @@
  */
 import { LIMITS } from "./protocol.ts";
 import { redactText, stripUnsafeChars } from "./redact.ts";
+import { findProgram, type FoundProgram, programHit, redactUserinfo } from "./argv_programs.ts";
 
 /** What replaces a secret. Visible on purpose: the human sees that something was hidden. */
 export const REDACTED = "[REDACTED]";
@@ -72,10 +73,17 @@ const HEADER = new RegExp(
   "i",
 );
 /**
- * The password in a URL's userinfo: `postgres://user:secret@host`. Starts
- * only where a run of scheme characters starts (see above).
+ * Where a URL's password starts: after `postgres://user:`. Starts only where a
+ * run of scheme characters starts (see above); the password's end is found by
+ * {@linkcode redactUrlPasswords}.
  */
-const URL_PASSWORD = /(?<![a-z0-9+.\-])([a-z0-9+.\-]+:\/\/[^\s:@/]*:)[^\s@/]+@/gi;
+const URL_USERINFO = /(?<![a-z0-9+.\-])[a-z0-9+.\-]+:\/\/[^\s:@/?#]*:/gi;
+/** Where an authority ends at the latest: a password may hold `/` or `@`, not these. */
+const AUTHORITY_END = /[\s?#]/g;
+/** `host:8080/…`: a port, not a password (sticky, read at one position). */
+const PORT_THEN_PATH = /[0-9]{1,5}\//y;
+/** After a password-like flag, what is still read as the next flag rather than its value. */
+const PLAIN_FLAG = /^(?:-[A-Za-z]|--[A-Za-z][A-Za-z0-9-]*(?:=[\s\S]*)?|--?)$/;
 /** A run of base64/base64url characters long enough to be a key or a token. */
 const BLOB = /[A-Za-z0-9+/_\-]{40,}={0,2}/g;
 
@@ -123,6 +131,40 @@ function redactEmbeddedPairs(arg: string, hit: (s: string) => string): string {
   return copied === 0 ? arg : out + arg.slice(copied);
 }
 
+/**
+ * Replaces each URL password: from after `scheme://user:` to the LAST `@`
+ * before a space, `?` or `#` (`https://u:p%40ss/word@host/` hides all of
+ * `p%40ss/word`: users put unencoded `/` and `@` in passwords). A later `@` in
+ * the path hides more than the password: readability, not a leak. Linear:
+ * each run up to its end is searched for `@` once, however many `scheme://`
+ * starts it holds.
+ */
+function redactUrlPasswords(arg: string, hit: (s: string) => string): string {
+  let out = "";
+  let copied = 0;
+  let runEnd = -1;
+  let lastAt = -1;
+  URL_USERINFO.lastIndex = 0;
+  for (;;) {
+    const m = URL_USERINFO.exec(arg);
+    if (m === null) break;
+    const from = URL_USERINFO.lastIndex;
+    if (from > runEnd) {
+      AUTHORITY_END.lastIndex = from;
+      runEnd = AUTHORITY_END.exec(arg)?.index ?? arg.length;
+      const at = arg.slice(from, runEnd).lastIndexOf("@");
+      lastAt = at < 0 ? -1 : from + at;
+    }
+    if (lastAt <= from) continue;
+    PORT_THEN_PATH.lastIndex = from;
+    if (PORT_THEN_PATH.test(arg) && PORT_THEN_PATH.lastIndex <= lastAt) continue;
+    out += arg.slice(copied, from) + hit(REDACTED);
+    copied = lastAt;
+    URL_USERINFO.lastIndex = lastAt + 1;
+  }
+  return copied === 0 ? arg : out + arg.slice(copied);
+}
+
 /** Redacts the secrets inside one argument; counts replacements in `count`. */
 function redactArg(arg: string, count: { n: number }): string {
   const hit = (s: string): string => {
@@ -136,7 +178,7 @@ function redactArg(arg: string, count: { n: number }): string {
   let out = arg;
   out = out.replace(JSON_PAIR, (_m, name: string) => hit(`${name}"${REDACTED}"`));
   out = redactEmbeddedPairs(out, hit);
-  out = out.replace(URL_PASSWORD, (_m, prefix: string) => hit(`${prefix}${REDACTED}@`));
+  out = redactUrlPasswords(out, hit);
   const known = redactText(out);
   if (known !== out) {
     count.n++;
@@ -147,6 +189,56 @@ function redactArg(arg: string, count: { n: number }): string {
 }
 
 const encoder = new TextEncoder();
+
+/** What {@linkcode redactArgv} knows from the arguments before the current one. */
+interface ArgState {
+  /**
+   * What the previous argument says this one is: `secret` (a known program's
+   * secret flag: always hidden, even `-Xy7!`), `userinfo` (`curl -u`: hide
+   * after the first `:`), `maybe` (after a password-like flag name: hidden
+   * unless it looks like the next flag, so `--skip-auth --dry-run` stays).
+   */
+  pending: "secret" | "userinfo" | "maybe" | undefined;
+  /** The known program the argv runs (shared/argv_programs.ts). */
+  program: FoundProgram | undefined;
+  /** Its rule applies from here on (`docker … login`). */
+  active: boolean;
+}
+
+/** Redacts argument `i` given what came before it; updates `st`. */
+function redactInContext(arg: string, i: number, st: ArgState, count: { n: number }): string {
+  const pending = st.pending;
+  st.pending = undefined;
+  if (pending === "secret" || (pending === "maybe" && !PLAIN_FLAG.test(arg))) {
+    count.n++;
+    return REDACTED;
+  }
+  if (pending === "userinfo") {
+    const shown = redactUserinfo(arg, REDACTED);
+    if (shown !== undefined) {
+      count.n++;
+      return shown;
+    }
+  }
+  const program = st.program;
+  if (program !== undefined && i > program.index) {
+    if (!st.active) {
+      st.active = arg === program.rule.after;
+    } else {
+      const got = programHit(program.rule, arg, REDACTED);
+      if (got?.kind === "next") {
+        st.pending = got.value;
+        return arg;
+      }
+      if (got?.kind === "shown") {
+        count.n++;
+        return got.arg;
+      }
+    }
+  }
+  st.pending = SECRET_FLAG.test(arg) ? "maybe" : undefined;
+  return redactArg(arg, count);
+}
 
 /** What an argument over the cap is shown as: nothing of it, only its size. */
 function oversizedArg(chars: number): string {
@@ -172,7 +264,8 @@ export function redactArgv(argv: readonly string[]): RedactedArgv {
   const out: string[] = [];
   let total = 0;
   const limit = Math.min(argv.length, ARGV_CAPS.maxArgs);
-  let secretNext = false;
+  const st: ArgState = { pending: undefined, program: findProgram(argv), active: false };
+  st.active = st.program !== undefined && st.program.rule.after === undefined;
   const truncatedAt = (i: number): RedactedArgv => {
     notes.push(
       `command truncated at ${ARGV_CAPS.maxTotalBytes / 1024} KiB: arguments ${
@@ -198,17 +291,9 @@ export function redactArgv(argv: readonly string[]): RedactedArgv {
         } not shown: ${arg.length} characters, over the ${ARGV_CAPS.maxArgChars}-character cap`,
       );
       arg = oversizedArg(arg.length);
-      secretNext = false;
+      st.pending = undefined;
     } else {
-      arg = stripUnsafeChars(arg);
-      if (secretNext && !arg.startsWith("-")) {
-        arg = REDACTED;
-        count.n++;
-        secretNext = false;
-      } else {
-        secretNext = SECRET_FLAG.test(arg);
-        arg = redactArg(arg, count);
-      }
+      arg = redactInContext(stripUnsafeChars(arg), i, st, count);
     }
     // Redaction can lengthen an argument (`key=v` → `key=[REDACTED]`).
     if (arg.length > ARGV_CAPS.maxArgChars) {

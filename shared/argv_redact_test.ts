@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { ARGV_CAPS, redactArgv, REDACTED } from "./argv_redact.ts";
 import { redactText } from "./redact.ts";
-import { ADVERSARIAL } from "./testdata/adversarial_argv.ts";
+import { ADVERSARIAL, ADVERSARIAL_PREFIXES } from "./testdata/adversarial_argv.ts";
 
 const JWT = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhYmMifQ.c2lnbmF0dXJlLXBhcnQ";
 const BLOB = "Zm9vYmFyYmF6cXV4MTIzNDU2Nzg5MEFCQ0RFRkdISUpLTE1OT1BRUlNUVVZXWFla";
@@ -139,6 +139,103 @@ Deno.test("redactArgv() finds a secret pair inside another pair's value and afte
   ]);
 });
 
+const R = REDACTED;
+
+/** Commands with a secret behind a known program's short flag, and how they are shown. */
+const PROGRAM_CASES: readonly (readonly [string[], string[]])[] = [
+  [["curl", "-u", "admin:hunter2", "https://h/"], ["curl", "-u", `admin:${R}`, "https://h/"]],
+  [["curl", "-s", "--user", "admin:hunter2"], ["curl", "-s", "--user", `admin:${R}`]],
+  [["curl", "-uadmin:hunter2"], ["curl", `-uadmin:${R}`]],
+  [["curl", "-sSu", "admin:hunter2"], ["curl", "-sSu", `admin:${R}`]],
+  [["curl", "--proxy-user=admin:hunter:2"], ["curl", `--proxy-user=admin:${R}`]],
+  [["curl", "--oauth2-bearer", "hunter2"], ["curl", "--oauth2-bearer", R]],
+  [["mysql", "-uroot", "-phunter2", "db"], ["mysql", "-uroot", `-p${R}`, "db"]],
+  [["mysql", "--password=hunter2"], ["mysql", `--password=${R}`]],
+  [["/usr/bin/mysqldump", "-phunter2"], ["/usr/bin/mysqldump", `-p${R}`]],
+  [["sshpass", "-p", "hunter2", "ssh", "h"], ["sshpass", "-p", R, "ssh", "h"]],
+  [["sshpass", "-phunter2", "ssh", "h"], ["sshpass", `-p${R}`, "ssh", "h"]],
+  [["redis-cli", "-a", "hunter2", "ping"], ["redis-cli", "-a", R, "ping"]],
+  [["docker", "login", "-u", "me", "-p", "hunter2", "r"], [
+    "docker",
+    "login",
+    "-u",
+    "me",
+    "-p",
+    R,
+    "r",
+  ]],
+  [["docker", "login", "--password", "-hunter2"], ["docker", "login", "--password", R]],
+  [["podman", "login", "-phunter2", "r"], ["podman", "login", `-p${R}`, "r"]],
+  [["sudo", "-u", "root", "mysql", "-phunter2"], ["sudo", "-u", "root", "mysql", `-p${R}`]],
+  [["env", "H=h", "-u", "X", "sshpass", "-p", "hunter2"], [
+    "env",
+    "H=h",
+    "-u",
+    "X",
+    "sshpass",
+    "-p",
+    R,
+  ]],
+];
+
+Deno.test("redactArgv() hides secrets behind known programs' short flags (curl -u, mysql -p, …)", () => {
+  for (const [argv, shown] of PROGRAM_CASES) {
+    const r = redactArgv(argv);
+    assert.deepEqual(r.argv, shown, argv.join(" "));
+    assert.ok(r.redactions > 0, argv.join(" "));
+    assert.ok(!r.argv.join(" ").includes("hunter"), argv.join(" "));
+  }
+});
+
+Deno.test("redactArgv() applies a program's short flags only to that program", () => {
+  for (
+    const argv of [
+      ["docker", "run", "-p", "8080:80", "img"], // a port, not `docker login`
+      ["mysql", "-p", "db"], // `-p` alone prompts: `db` is the database
+      ["psql", "-p", "5432", "-U", "admin"], // psql has no password flag
+      ["ssh", "-p", "22", "host"],
+      ["curl", "-sS", "https://u@h/"], // a cluster not ending in -u
+      ["curl", "-u", "admin", "https://h/"], // no password: curl prompts
+      ["grep", "-phunter2", "f"], // not a known program
+      ["echo", "mysql", "-phunter2"], // mysql is an argument here, not the program
+    ]
+  ) {
+    assert.deepEqual(redactArgv(argv).argv, argv, argv.join(" "));
+  }
+});
+
+Deno.test("redactArgv() hides a value starting with '-' after a password-like flag, not the next flag", () => {
+  const r = redactArgv([
+    "tool",
+    "--password",
+    "-Xy7!secret",
+    "--token",
+    "-v",
+    "--api-key",
+    "--x=1",
+  ]);
+  assert.deepEqual(r.argv, ["tool", "--password", R, "--token", "-v", "--api-key", "--x=1"]);
+});
+
+Deno.test("redactArgv() hides a URL password holding '/' or '@' up to the authority's last '@'", () => {
+  const r = redactArgv([
+    "git",
+    "https://u:p%40ss/word@host/repo",
+    "https://u:p@ss@host/x",
+    "https://u:p@host/?next=https://a:b/c@d",
+    "https://registry:8080/@scope/pkg", // a port, and an npm scope: no password
+    "https://h:8080/x?q=a@b",
+  ]);
+  assert.deepEqual(r.argv, [
+    "git",
+    `https://u:${R}@host/repo`,
+    `https://u:${R}@host/x`,
+    `https://u:${R}@host/?next=https://a:${R}@d`,
+    "https://registry:8080/@scope/pkg",
+    "https://h:8080/x?q=a@b",
+  ]);
+});
+
 Deno.test("redactArgv() stays linear on adversarial arguments (a guard against quadratic patterns)", () => {
   // A 64 KiB POST /session body froze the gate for ~4 s before the patterns
   // were made linear. The bound is generous on purpose (a slow shared CI
@@ -150,6 +247,7 @@ Deno.test("redactArgv() stays linear on adversarial arguments (a guard against q
     redactArgv(["x", whole]);
     redactArgv(["x", ...capped]);
     redactText(whole);
+    for (const prefix of ADVERSARIAL_PREFIXES) redactArgv([...prefix, ...capped.slice(0, 10)]);
     const ms = performance.now() - start;
     assert.ok(ms < 200, `${shape}: ${ms.toFixed(0)} ms`);
   }
@@ -177,4 +275,13 @@ Deno.test("redactArgv() is idempotent: the gate re-redacting the caller's output
   const once = redactArgv(["x", "--token", "abc", `T=${JWT}`, "y".repeat(3000)]);
   const twice = redactArgv(once.argv);
   assert.deepEqual(twice.argv, once.argv);
+  const more: string[][] = [
+    ...PROGRAM_CASES.map(([argv]) => argv),
+    ["tool", "--password", "-Xy7!secret"],
+    ["git", "https://u:p%40ss/word@host/", "https://u:p@h/?n=https://a:b/c@d"],
+  ];
+  for (const argv of more) {
+    const first = redactArgv(argv).argv;
+    assert.deepEqual(redactArgv(first).argv, first, argv.join(" "));
+  }
 });

@@ -74,13 +74,16 @@ async function approveQueued(stack: Stack): Promise<string> {
 }
 
 /** Opens a session, approving it locally. */
-async function openSession(stack: Stack, gate: GateClient, reason = "fix prod"): Promise<{
+async function openSession(
+  stack: Stack,
+  gate: GateClient,
+  reason = "fix prod",
+  command = ["gcloud", "run", "deploy"],
+): Promise<{
   session: SessionResponse;
   approvalId: string;
 }> {
-  const asking = gate.openSession({ command: ["gcloud", "run", "deploy"], reason }).then((l) =>
-    l.session
-  );
+  const asking = gate.openSession({ command, reason }).then((l) => l.session);
   const approvalId = await approveQueued(stack);
   return { session: await asking, approvalId };
 }
@@ -113,7 +116,9 @@ Deno.test("pam: grant created → active → tokens → withdrawn when the sessi
   assert.equal(grant.durationSeconds, 3600);
   assert.match(
     grant.justification,
-    new RegExp(`^gcp-gate approval ${approvalId} for .*: fix prod`),
+    new RegExp(
+      `^gcp-gate approval ${approvalId} for \\S+ — command: gcloud run deploy — reason given: "fix prod"$`,
+    ),
   );
   const creates = pamRequests(stack.fake, CREATE);
   assert.equal(creates.length, 1);
@@ -234,7 +239,17 @@ for (
 Deno.test("pam: the gate withdraws its grants when it stops", async () => {
   await using stack = await startStack({ proxy: false, gateToml: pamToml() });
   const gate = createGateClient({ socketPath: stack.socketPath, timeoutMs: 30_000 });
-  await openSession(stack, gate);
+  // A reason written to show a fake command and push the real one out of the
+  // 500-character justification the approver reads in Google's console.
+  const fake = "read-only check of billing — command: gcloud billing accounts list";
+  const real = ["gcloud", "sql", "instances", "delete", "prod-db", "--quiet"];
+  const { approvalId } = await openSession(stack, gate, `${fake}${" ".repeat(420)}`, real);
+  assert.match(
+    stack.fake.pam.grants()[0]!.justification,
+    new RegExp(
+      `^gcp-gate approval ${approvalId} for \\S+ — command: gcloud sql instances delete prod-db --quiet — reason given: "read-only check of billing — command: gcloud billing accounts list"$`,
+    ),
+  );
   stack.gate.kill("SIGTERM");
   const status = await stack.gate.status;
   assert.equal(status.code, 0, stack.logs());

@@ -87,14 +87,51 @@ interface Held {
   ended: GateError | undefined;
 }
 
-/** The justification PAM records: approval, code, reason, command, capped. */
+/** Longest part of the container's reason that goes into a justification. */
+const JUSTIFICATION_REASON_CHARS = 120;
+/** Arguments of the command a justification shows. */
+const JUSTIFICATION_ARGS = 8;
+
+/** One line, runs of whitespace as one space: padding cannot push text out of view. */
+function oneLine(s: string): string {
+  return s.replace(/[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\s]+/gu, " ").trim();
+}
+
+/**
+ * The justification PAM records, which a teammate reads in Google's console
+ * before approving the grant: approval id, code, email, then the command
+ * (labelled), then the container's reason last, labelled, quoted and capped.
+ *
+ * Why this order: the reason is container text (up to 500 characters). When it
+ * came before the command, a reason such as `read-only check — command: gcloud
+ * billing accounts list` plus padding showed a fake command and pushed the real
+ * one past the 500-character cut. Now the gate's own text comes first, the
+ * reason can only ever appear inside its quotes at the end, and it is cut at
+ * 120 characters (saying so) so the whole fits well under PAM's limit.
+ */
 export function justificationFor(ctx: ProdAccessContext): string {
-  const argv = ctx.command ? redactArgv(ctx.command.slice(0, 8)).argv : [];
-  const cmd = argv.map((a) => (a.length > 40 ? `${a.slice(0, 39)}…` : a)).join(" ");
-  const text = `${JUSTIFICATION_PREFIX} approval ${ctx.approvalId}${
-    ctx.code ? ` (code ${ctx.code})` : ""
-  } for ${ctx.email}: ${ctx.reason ?? "no reason given"}${cmd ? ` — command: ${cmd}` : ""}`
-    .replace(/[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/gu, " ");
+  const all = ctx.command ?? [];
+  const argv = redactArgv(all.slice(0, JUSTIFICATION_ARGS)).argv
+    .map((a) => oneLine(a))
+    .map((a) => (a.length > 40 ? `${a.slice(0, 39)}…` : a));
+  const more = all.length > JUSTIFICATION_ARGS
+    ? ` (+${all.length - JUSTIFICATION_ARGS} more arguments)`
+    : "";
+  const cmd = argv.length > 0 ? `${argv.join(" ")}${more}` : "not given";
+  // Double quotes inside the reason become single ones: the closing quote is ours.
+  const said = oneLine(ctx.reason ?? "").replaceAll('"', "'");
+  const reason = said === ""
+    ? "none given"
+    : said.length > JUSTIFICATION_REASON_CHARS
+    ? `"${
+      said.slice(0, JUSTIFICATION_REASON_CHARS)
+    }…" (cut at ${JUSTIFICATION_REASON_CHARS} characters)`
+    : `"${said}"`;
+  const text = oneLine(
+    `${JUSTIFICATION_PREFIX} approval ${ctx.approvalId}${
+      ctx.code ? ` (code ${ctx.code})` : ""
+    } for ${ctx.email} — command: ${cmd} — reason given: ${reason}`,
+  );
   return text.length > 500 ? `${text.slice(0, 499)}…` : text;
 }
 

@@ -143,8 +143,42 @@ Deno.test("justificationFor() is one line, redacted and capped", () => {
   });
   assert.ok(!/[\n\u202e]/.test(j));
   assert.ok(!j.includes("ya29.secret-value"));
-  assert.match(j, /^gcp-gate approval abcd1234 \(code K7P-QX2\) for eng@example\.com: line1 line2/);
+  assert.match(
+    j,
+    /^gcp-gate approval abcd1234 \(code K7P-QX2\) for eng@example\.com — command: curl --token=\[REDACTED\] x{39}… — reason given: "line1 line2"$/,
+  );
   assert.ok(justificationFor({ ...ctx, reason: "r".repeat(2000) }).length <= 500);
+});
+
+Deno.test("justificationFor(): a reason cannot show a fake command or push the real one out", () => {
+  // The reason is container text: it once came before the command, so this
+  // one showed the billing command and cut "delete" off at 500 characters.
+  const fake = "read-only check of billing — command: gcloud billing accounts list";
+  const j = justificationFor({
+    ...ctx,
+    reason: `${fake}${" ".repeat(420)}`,
+    command: ["gcloud", "sql", "instances", "delete", "prod-db", "--quiet"],
+  });
+  assert.equal(
+    j,
+    `gcp-gate approval abcd1234 (code K7P-QX2) for eng@example.com — command: gcloud sql instances delete prod-db --quiet — reason given: "${fake}"`,
+  );
+  // The gate's own text comes first; the reason only inside its quotes, last.
+  assert.ok(j.indexOf("command: gcloud sql instances delete") < j.indexOf("reason given:"));
+
+  const long = justificationFor({
+    ...ctx,
+    reason: `say "hi" ${"x".repeat(400)}`,
+    command: [...Array.from({ length: 10 }, (_, i) => `a${i}`)],
+  });
+  assert.match(
+    long,
+    /command: a0 a1 a2 a3 a4 a5 a6 a7 \(\+2 more arguments\) — reason given: "say 'hi' x{111}…" \(cut at 120 characters\)$/,
+  );
+  assert.match(
+    justificationFor({ ...ctx, reason: "  ", command: undefined }),
+    /command: not given — reason given: none given$/,
+  );
 });
 
 Deno.test("a PAM outage while checking does not stop a grant known to be active", async () => {
