@@ -20,27 +20,36 @@ export function recordingAudit(): AuditLog & { entries: AuditEntry[]; hits: stri
   };
 }
 
-/** A Google API whose generateAccessToken records each call and mints `prod-<n>`. */
-export function mintingApi(
-  calls: { sa: string; lifetime: number; reason: string | undefined }[],
-  now: () => number,
-): GoogleApi {
+/** A Google API whose every call fails with "unused", but for `over`. */
+export function stubGoogleApi(over: Partial<GoogleApi> = {}): GoogleApi {
   const unused = (): Promise<never> => Promise.reject(new Error("unused"));
   return {
-    generateAccessToken: (_src, sa, _scopes, lifetime, opts) => {
-      calls.push({ sa, lifetime, reason: opts?.requestReason });
-      return Promise.resolve({ token: `prod-${calls.length}`, expiresAt: now() + lifetime * 1000 });
-    },
+    generateAccessToken: unused,
     generateIdToken: unused,
     tokenEmail: unused,
     projectNumber: unused,
     oauthToken: unused,
     stsExchange: unused,
     getText: unused,
+    ...over,
   };
 }
 
-const identity: IdentityService = {
+/** A Google API whose generateAccessToken records each call and mints `prod-<n>`. */
+export function mintingApi(
+  calls: { sa: string; lifetime: number; reason: string | undefined }[],
+  now: () => number,
+): GoogleApi {
+  return stubGoogleApi({
+    generateAccessToken: (_src, sa, _scopes, lifetime, opts) => {
+      calls.push({ sa, lifetime, reason: opts?.requestReason });
+      return Promise.resolve({ token: `prod-${calls.length}`, expiresAt: now() + lifetime * 1000 });
+    },
+  });
+}
+
+/** An engineer who is eng@example.com; nothing else is asked. */
+export const FAKE_IDENTITY: IdentityService = {
   email: () => Promise.resolve("eng@example.com"),
   projectNumber: () => Promise.reject(new Error("unused")),
   idToken: () => Promise.reject(new Error("unused")),
@@ -72,7 +81,7 @@ export function fakeProdState(over: Partial<ProdDeps> = {}): {
       sources.n++;
       return Promise.resolve({ token: `adc-${sources.n}`, expiresAt: now() + 3600_000 });
     },
-    identity,
+    identity: FAKE_IDENTITY,
     sessions: createSessionStore({ now }),
     audit,
     prodServiceAccount: "prod@p.iam.gserviceaccount.com",

@@ -26,6 +26,23 @@ interface Approved {
   readonly decision: ApprovalDecision;
 }
 
+/** Audits an approved request that did not become a session (refused by the store or upstream). */
+function auditApprovedButRefused(
+  state: ProdState,
+  approved: Approved,
+  outcome: { result: "denied" | "rate_limited" | "error"; error: string; code: string },
+): void {
+  state.deps.audit.record({
+    endpoint: "/session",
+    level: "prod",
+    result: outcome.result,
+    ...askedFields(approved.ask),
+    approval: decisionText(approved.decision),
+    error: outcome.error,
+    code: outcome.code,
+  });
+}
+
 /** Refuses a session without a reason when `require_reason` is set. */
 export function checkReason(state: ProdState, req: ParsedProdRequest): void {
   if (state.deps.requireReason && req.reason === undefined) {
@@ -43,7 +60,7 @@ function createApprovedSession(
   req: ParsedProdRequest,
   approved: Approved,
 ): Session {
-  const { ask, decision } = approved;
+  const { ask } = approved;
   try {
     return state.deps.sessions.create({
       email: ask.email,
@@ -54,12 +71,8 @@ function createApprovedSession(
   } catch (err) {
     // Approved, yet refused (too many open sessions): the audit must say
     // so, or the log shows a human's approval that led nowhere.
-    state.deps.audit.record({
-      endpoint: "/session",
-      level: "prod",
+    auditApprovedButRefused(state, approved, {
       result: isGateError(err, "rate_limited") ? "rate_limited" : "error",
-      ...askedFields(ask),
-      approval: decisionText(decision),
       error: errorText(err),
       code: errorCode(err),
     });
@@ -79,7 +92,7 @@ async function acquireAccess(
   },
 ): Promise<SessionAccess> {
   const { req, signal, onProgress } = opts;
-  const { ask, decision } = opts.approved;
+  const { ask } = opts.approved;
   try {
     return await state.access.open({
       prefix: s.prefix,
@@ -95,12 +108,8 @@ async function acquireAccess(
   } catch (err) {
     // Approved here, refused upstream (a denied or expired grant): no session.
     state.deps.sessions.revoke(s.id);
-    state.deps.audit.record({
-      endpoint: "/session",
-      level: "prod",
+    auditApprovedButRefused(state, opts.approved, {
       result: isGateError(err, "denied") ? "denied" : "error",
-      ...askedFields(ask),
-      approval: decisionText(decision),
       error: signal.aborted ? "the request ended before the grant was active" : errorText(err),
       code: errorCode(err),
     });

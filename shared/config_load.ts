@@ -20,14 +20,7 @@ import {
   type RawProfile,
   validProfile,
 } from "./config_profiles.ts";
-import {
-  CONFIG_KEYS as KEYS,
-  CONFIG_SCHEMA,
-  type ConfigKey,
-  type EnvReader,
-  home,
-  type KeySpec,
-} from "./config_schema.ts";
+import { type ConfigKey, type EnvReader, home } from "./config_schema.ts";
 import type {
   ApprovalMethod,
   CliSpec,
@@ -36,7 +29,9 @@ import type {
   Invocation,
   LoadConfigDeps,
 } from "./config_types.ts";
-import { flattenToml, type Raw, validate } from "./config_validate.ts";
+import { flattenToml, type Given, type Raw, resolveValues } from "./config_validate.ts";
+
+export { MAX_SOCKET_PATH_BYTES } from "./config_validate.ts";
 
 const noEnv: EnvReader = () => undefined;
 
@@ -86,35 +81,8 @@ function readConfigFile(
   return { values: flattenToml(rest, path), profiles: profileTables(profiles, path) };
 }
 
-/**
- * The longest Unix socket path the platform takes, in bytes: `sun_path` is
- * 108 bytes on Linux and 104 on macOS, and one of them is the final NUL.
- * Deno refuses a longer path only when the socket is used, with a bare
- * TypeError, long after the config was read.
- */
-export const MAX_SOCKET_PATH_BYTES: number = Deno.build.os === "darwin" ? 103 : 107;
-
-/** The keys that name a Unix socket some role listens on or connects to. */
-const SOCKET_KEYS: readonly ConfigKey[] = ["socket_path", "admin_socket_path"];
-
-/** Refuses a socket path the kernel cannot take, saying which one and by how much. */
-function checkSocketPathLength(key: ConfigKey, path: string, where: string): void {
-  const bytes = new TextEncoder().encode(path).length;
-  if (bytes <= MAX_SOCKET_PATH_BYTES) return;
-  const os = Deno.build.os === "darwin" ? "macOS" : "Linux";
-  throw new GateError(
-    "config",
-    `${where}: "${key}" ${JSON.stringify(path)} is ${bytes} bytes, ${
-      bytes - MAX_SOCKET_PATH_BYTES
-    } more than a Unix socket path may have on ${os} (${MAX_SOCKET_PATH_BYTES}); choose a shorter path`,
-  );
-}
-
 type Opt = { -readonly [K in keyof FlagSpec]: FlagSpec[K] };
 type FlagValues = ReturnType<typeof parseFlags>["values"];
-/** A raw value and where it came from (for error messages). */
-type Given = { raw: Raw; where: string };
-
 /** The flags a role's command line takes: help, version, config keys, role extras. */
 function flagOptions(spec: CliSpec, keys: readonly ConfigKey[]): Record<string, Opt> {
   const options: Record<string, Opt> = {
@@ -178,35 +146,6 @@ function mergeSources(
   for (const key of keys) {
     const v = values[flagName(key)];
     if (typeof v === "string") merged.set(key, { raw: v, where: `flag --${flagName(key)}` });
-  }
-  return out;
-}
-
-/** Every key's validated value: given, or its default. */
-function resolveValues(
-  merged: ReadonlyMap<ConfigKey, Given>,
-  opts: { keys: readonly ConfigKey[]; readsEnv: boolean; deps: LoadConfigDeps },
-): Record<string, unknown> {
-  const { keys, deps } = opts;
-  const out: Record<string, unknown> = {};
-  for (const key of KEYS) {
-    const spec: KeySpec = CONFIG_SCHEMA[key];
-    const given = merged.get(key);
-    let value: unknown;
-    if (given) {
-      value = validate(key, given.raw, given.where, deps.env, deps.cwd);
-    } else if (spec.default !== undefined) {
-      // Defaults of keys this role does not use must not read its environment.
-      const env = keys.includes(key) && opts.readsEnv ? deps.env : noEnv;
-      const d = typeof spec.default === "function" ? spec.default(env) : spec.default;
-      value = d === undefined ? undefined : validate(key, d, "default", deps.env, deps.cwd);
-    }
-    // Checked only for the role that uses the socket: a long admin socket
-    // path in a shared config file must not stop the container's proxy.
-    if (typeof value === "string" && SOCKET_KEYS.includes(key) && keys.includes(key)) {
-      checkSocketPathLength(key, value, given?.where ?? "default (from XDG_RUNTIME_DIR or HOME)");
-    }
-    out[key] = value;
   }
   return out;
 }

@@ -1,5 +1,6 @@
 /** Validation of one raw value against its key's spec, and flattening of TOML tables. */
 import { GateError } from "./errors.ts";
+import type { LoadConfigDeps } from "./config_types.ts";
 import {
   CONFIG_KEYS as KEYS,
   CONFIG_SCHEMA,
@@ -140,6 +141,68 @@ export function flattenToml(
         `config file ${file}: key "${full}" has an unsupported value type`,
       );
     }
+  }
+  return out;
+}
+
+const noEnv: EnvReader = () => undefined;
+
+/**
+ * The longest Unix socket path the platform takes, in bytes: `sun_path` is
+ * 108 bytes on Linux and 104 on macOS, and one of them is the final NUL.
+ * Deno refuses a longer path only when the socket is used, with a bare
+ * TypeError, long after the config was read.
+ */
+export const MAX_SOCKET_PATH_BYTES: number = Deno.build.os === "darwin" ? 103 : 107;
+
+/** The keys that name a Unix socket some role listens on or connects to. */
+const SOCKET_KEYS: readonly ConfigKey[] = ["socket_path", "admin_socket_path"];
+
+/** Refuses a socket path the kernel cannot take, saying which one and by how much. */
+function checkSocketPathLength(key: ConfigKey, path: string, where: string): void {
+  const bytes = new TextEncoder().encode(path).length;
+  if (bytes <= MAX_SOCKET_PATH_BYTES) return;
+  const os = Deno.build.os === "darwin" ? "macOS" : "Linux";
+  throw new GateError(
+    "config",
+    `${where}: "${key}" ${JSON.stringify(path)} is ${bytes} bytes, ${
+      bytes - MAX_SOCKET_PATH_BYTES
+    } more than a Unix socket path may have on ${os} (${MAX_SOCKET_PATH_BYTES}); choose a shorter path`,
+  );
+}
+
+/** A raw value and where it came from (for error messages). */
+export type Given = { raw: Raw; where: string };
+
+/** Every key's validated value: given, or its default. */
+export function resolveValues(
+  merged: ReadonlyMap<ConfigKey, Given>,
+  opts: {
+    keys: readonly ConfigKey[];
+    readsEnv: boolean;
+    deps: Pick<LoadConfigDeps, "env" | "cwd">;
+  },
+): Record<string, unknown> {
+  const { keys, deps } = opts;
+  const out: Record<string, unknown> = {};
+  for (const key of KEYS) {
+    const spec: KeySpec = CONFIG_SCHEMA[key];
+    const given = merged.get(key);
+    let value: unknown;
+    if (given) {
+      value = validate(key, given.raw, given.where, deps.env, deps.cwd);
+    } else if (spec.default !== undefined) {
+      // Defaults of keys this role does not use must not read its environment.
+      const env = keys.includes(key) && opts.readsEnv ? deps.env : noEnv;
+      const d = typeof spec.default === "function" ? spec.default(env) : spec.default;
+      value = d === undefined ? undefined : validate(key, d, "default", deps.env, deps.cwd);
+    }
+    // Checked only for the role that uses the socket: a long admin socket
+    // path in a shared config file must not stop the container's proxy.
+    if (typeof value === "string" && SOCKET_KEYS.includes(key) && keys.includes(key)) {
+      checkSocketPathLength(key, value, given?.where ?? "default (from XDG_RUNTIME_DIR or HOME)");
+    }
+    out[key] = value;
   }
   return out;
 }
