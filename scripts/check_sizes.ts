@@ -48,10 +48,6 @@ export const KNOWN_OVER: Readonly<Record<string, number>> = {
   "shared/session_lease.ts openSessionLease": 108,
   "gate/lease.ts leasedSession": 107,
   "wrap/temp_proxy.ts startTempProxy": 100,
-  "gate/profile_stack.ts startProfileStack": 97,
-  "bench/gate.ts benchGate": 93,
-  "shared/raw_http.ts rawRequest": 88,
-  "gate/adc.ts externalAccount": 86,
 };
 
 /** One measured file or function. */
