@@ -43,11 +43,8 @@ export const KNOWN_OVER: Readonly<Record<string, number>> = {
   "wrap/pid_owner.ts createOwnerCheck": 141,
   "gate/pam/client.ts createPamClient": 139,
   "gate/pam/lifecycle.ts createGrantLifecycle": 120,
-  "gate/admin_routes.ts createAdminHandler": 113,
   "gate/profile_set.ts startProfileSet": 111,
-  "shared/session_lease.ts openSessionLease": 108,
   "gate/lease.ts leasedSession": 107,
-  "wrap/temp_proxy.ts startTempProxy": 100,
 };
 
 /** One measured file or function. */
