@@ -37,7 +37,6 @@ export const MAX_FUNCTION_LINES = 80;
  */
 export const KNOWN_OVER: Readonly<Record<string, number>> = {
   "gate/pam/provider.ts createPamProvider": 187,
-  "gate/google_api.ts createGoogleApi": 172,
   "wrap/run.ts runWithProd": 159,
   "gate/audit.ts createAuditLog": 146,
   "wrap/pid_owner.ts createOwnerCheck": 141,
