@@ -41,7 +41,6 @@ export const KNOWN_OVER: Readonly<Record<string, number>> = {
   "gate/audit.ts createAuditLog": 146,
   "wrap/pid_owner.ts createOwnerCheck": 141,
   "gate/pam/lifecycle.ts createGrantLifecycle": 120,
-  "gate/lease.ts leasedSession": 107,
 };
 
 /** One measured file or function. */
