@@ -38,7 +38,6 @@ export const MAX_FUNCTION_LINES = 80;
 export const KNOWN_OVER: Readonly<Record<string, number>> = {
   "gate/pam/provider.ts createPamProvider": 187,
   "wrap/run.ts runWithProd": 159,
-  "gate/audit.ts createAuditLog": 146,
   "wrap/pid_owner.ts createOwnerCheck": 141,
   "gate/pam/lifecycle.ts createGrantLifecycle": 120,
 };
