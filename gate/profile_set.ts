@@ -152,7 +152,8 @@ export async function startProfileSet(
     // One reload at a time: a second SIGHUP waits for the first.
     while (reloading) await reloading.catch(() => {});
     if (!reloadConfig) throw new GateError("config", "this gate cannot reload its config");
-    const p = (async () => apply(reloadConfig()))();
+    // async: a config that fails to load rejects like a failed apply.
+    const p = (async () => await apply(reloadConfig()))();
     reloading = p;
     try {
       const r = await p;

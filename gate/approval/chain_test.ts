@@ -222,9 +222,9 @@ Deno.test("createApprover(): approvers sharing a terminal take turns, so an answ
   const shown = shared.written.join("");
   assert.match(shown, /aaaa1111/);
   assert.doesNotMatch(shown, /bbbb2222/, "the second prompt waits for the first");
-  assert.match(shown, /Profile:   web/);
+  assert.match(shown, /Profile: {3}web/);
   release();
   assert.equal((await first).approved, true);
   assert.equal((await second).approved, false);
-  assert.match(shared.written.join(""), /Profile:   api/);
+  assert.match(shared.written.join(""), /Profile: {3}api/);
 });
