@@ -107,6 +107,24 @@ export function isExpiredGrant(text: string): boolean {
   }
 }
 
+/** A fetch that threw: a timeout (504) or an unreachable host (502), saying which service. */
+export function fetchFailure(
+  err: unknown,
+  at: { what: string; url: string; limitMs: number; service: string },
+): GateError {
+  const { what } = at;
+  const timedOut = err instanceof DOMException && err.name === "TimeoutError";
+  return new GateError(
+    timedOut ? "timeout" : "upstream",
+    timedOut
+      ? `${what}: ${at.service} did not answer within ${at.limitMs} ms; try again`
+      : `${what}: cannot reach ${new URL(at.url).host} (${
+        sanitizeMessage(String((err as Error).message), 200)
+      })`,
+    { cause: err, status: timedOut ? 504 : 502 },
+  );
+}
+
 function upstreamStatus(status: number): number {
   return status === 429 ? 429 : status >= 500 ? 502 : status === 404 ? 404 : 403;
 }
@@ -132,16 +150,7 @@ async function once(
   try {
     res = await ctx.doFetch(url, { ...init, signal: AbortSignal.timeout(limit) });
   } catch (err) {
-    const timedOut = err instanceof DOMException && err.name === "TimeoutError";
-    throw new GateError(
-      timedOut ? "timeout" : "upstream",
-      timedOut
-        ? `${what}: Google did not answer within ${limit} ms; try again`
-        : `${what}: cannot reach ${new URL(url).host} (${
-          sanitizeMessage(String((err as Error).message), 200)
-        })`,
-      { cause: err, status: timedOut ? 504 : 502 },
-    );
+    throw fetchFailure(err, { what, url, limitMs: limit, service: "Google" });
   }
   let text: string;
   try {

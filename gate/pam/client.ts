@@ -9,7 +9,7 @@
  */
 import { GateError } from "../../shared/errors.ts";
 import { sanitizeMessage } from "../../shared/redact.ts";
-import { type FetchFn, googleErrorMessage } from "../google_api.ts";
+import { fetchFailure, type FetchFn, googleErrorMessage } from "../google_api.ts";
 import { withRetry } from "../retry.ts";
 
 /** Every grant state PAM v1 documents. */
@@ -190,16 +190,7 @@ async function once(
   try {
     res = await ctx.doFetch(url, { ...init, signal: AbortSignal.timeout(limit) });
   } catch (err) {
-    const timedOut = err instanceof DOMException && err.name === "TimeoutError";
-    throw new GateError(
-      timedOut ? "timeout" : "upstream",
-      timedOut
-        ? `${what}: Privileged Access Manager did not answer within ${limit} ms; try again`
-        : `${what}: cannot reach ${new URL(url).host} (${
-          sanitizeMessage(String((err as Error).message), 200)
-        })`,
-      { cause: err, status: timedOut ? 504 : 502 },
-    );
+    throw fetchFailure(err, { what, url, limitMs: limit, service: "Privileged Access Manager" });
   }
   const text = await res.text().catch(() => "");
   if (!res.ok) {
