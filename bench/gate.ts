@@ -126,57 +126,30 @@ async function load(socket: string, concurrency: number, total: number): Promise
   return { rps: lat.length / seconds, p50Ms: percentile(lat, 50), p99Ms: percentile(lat, 99) };
 }
 
-/** Cached dev tokens over the socket vs a bare Unix-socket server: throughput, p99, RSS. */
-export async function benchGate(): Promise<BenchResult[]> {
-  await using stack = await startStack({ proxy: false });
-  await using dir = tempDir("bench-gate-");
-  const gateRes = await (async () => {
-    const c = Deno.createHttpClient({ proxy: { transport: "unix", path: stack.socketPath } });
-    try {
-      return await (await fetch("http://gate.invalid/token", { client: c, headers: HEADERS }))
-        .text();
-    } finally {
-      c.close();
-    }
-  })();
-  // The baseline answers the same bytes (a real token's length), so only the gate's work differs.
-  await using baseline = await startBaseline(dir.path, gateRes, "bare");
-  await using _router = await startBaseline(dir.path, gateRes, "router");
-  const baseSock = `${dir.path}/bare.sock`;
-  const routerSock = `${dir.path}/router.sock`;
-  const idleGate = rssMb(stack.gate.pid);
-  const idleBase = rssMb(baseline.pid);
-
-  // Warm both, then measure side by side in alternating rounds; the best round
-  // of each counts (on a shared machine, other load only ever slows a round down).
-  await load(stack.socketPath, 10, 2000);
-  await load(baseSock, 10, 2000);
-  await load(routerSock, 10, 2000);
-  const gRounds: LoadResult[] = [];
-  const bRounds: LoadResult[] = [];
-  const rRounds: LoadResult[] = [];
-  for (let i = 0; i < 3; i++) {
-    gRounds.push(await load(stack.socketPath, 10, 20_000));
-    bRounds.push(await load(baseSock, 10, 20_000));
-    rRounds.push(await load(routerSock, 10, 20_000));
+/** One `/token` answer's body, fetched over the gate's socket. */
+async function tokenBody(socketPath: string): Promise<string> {
+  const c = Deno.createHttpClient({ proxy: { transport: "unix", path: socketPath } });
+  try {
+    return await (await fetch("http://gate.invalid/token", { client: c, headers: HEADERS })).text();
+  } finally {
+    c.close();
   }
-  // The rest of the 100k requests (for the RSS figure); its latencies count too.
-  gRounds.push(await load(stack.socketPath, 10, 38_000));
-  bRounds.push(await load(baseSock, 10, 38_000));
-  const gRps = Math.max(...gRounds.map((r) => r.rps));
-  const bRps = Math.max(...bRounds.map((r) => r.rps));
-  const rRps = Math.max(...rRounds.map((r) => r.rps));
-  const best = (rs: LoadResult[]): LoadResult => rs.reduce((a, b) => (b.p99Ms < a.p99Ms ? b : a));
-  const lg = best(gRounds);
-  const lb = best(bRounds);
-  const afterGate = rssMb(stack.gate.pid);
-  console.log(
-    `# gate: ${Math.round(gRps)} req/s vs bare ${Math.round(bRps)} req/s, router ${
-      Math.round(rRps)
-    } req/s; p99 ${lg.p99Ms.toFixed(2)} ms vs ${lb.p99Ms.toFixed(2)} ms; ${
-      stack.fake.count(/:generateAccessToken$/)
-    } upstream mint(s) for 100k requests`,
-  );
+}
+
+/** What {@linkcode benchGate} measured, side by side with its baselines. */
+interface GateMeasures {
+  gRps: number;
+  bRps: number;
+  rRps: number;
+  lg: LoadResult;
+  lb: LoadResult;
+  idleGate: number;
+  idleBase: number;
+  afterGate: number;
+}
+
+function gateResults(m: GateMeasures): BenchResult[] {
+  const { gRps, bRps, rRps, lg, lb, idleGate, idleBase, afterGate } = m;
   const ratio = gRps / bRps;
   return [
     {
@@ -219,4 +192,50 @@ export async function benchGate(): Promise<BenchResult[]> {
       pass: afterGate - idleGate <= 20,
     },
   ];
+}
+
+/** Cached dev tokens over the socket vs a bare Unix-socket server: throughput, p99, RSS. */
+export async function benchGate(): Promise<BenchResult[]> {
+  await using stack = await startStack({ proxy: false });
+  await using dir = tempDir("bench-gate-");
+  const gateRes = await tokenBody(stack.socketPath);
+  // The baseline answers the same bytes (a real token's length), so only the gate's work differs.
+  await using baseline = await startBaseline(dir.path, gateRes, "bare");
+  await using _router = await startBaseline(dir.path, gateRes, "router");
+  const baseSock = `${dir.path}/bare.sock`;
+  const routerSock = `${dir.path}/router.sock`;
+  const idleGate = rssMb(stack.gate.pid);
+  const idleBase = rssMb(baseline.pid);
+
+  // Warm both, then measure side by side in alternating rounds; the best round
+  // of each counts (on a shared machine, other load only ever slows a round down).
+  await load(stack.socketPath, 10, 2000);
+  await load(baseSock, 10, 2000);
+  await load(routerSock, 10, 2000);
+  const gRounds: LoadResult[] = [];
+  const bRounds: LoadResult[] = [];
+  const rRounds: LoadResult[] = [];
+  for (let i = 0; i < 3; i++) {
+    gRounds.push(await load(stack.socketPath, 10, 20_000));
+    bRounds.push(await load(baseSock, 10, 20_000));
+    rRounds.push(await load(routerSock, 10, 20_000));
+  }
+  // The rest of the 100k requests (for the RSS figure); its latencies count too.
+  gRounds.push(await load(stack.socketPath, 10, 38_000));
+  bRounds.push(await load(baseSock, 10, 38_000));
+  const gRps = Math.max(...gRounds.map((r) => r.rps));
+  const bRps = Math.max(...bRounds.map((r) => r.rps));
+  const rRps = Math.max(...rRounds.map((r) => r.rps));
+  const best = (rs: LoadResult[]): LoadResult => rs.reduce((a, b) => (b.p99Ms < a.p99Ms ? b : a));
+  const lg = best(gRounds);
+  const lb = best(bRounds);
+  const afterGate = rssMb(stack.gate.pid);
+  console.log(
+    `# gate: ${Math.round(gRps)} req/s vs bare ${Math.round(bRps)} req/s, router ${
+      Math.round(rRps)
+    } req/s; p99 ${lg.p99Ms.toFixed(2)} ms vs ${lb.p99Ms.toFixed(2)} ms; ${
+      stack.fake.count(/:generateAccessToken$/)
+    } upstream mint(s) for 100k requests`,
+  );
+  return gateResults({ gRps, bRps, rRps, lg, lb, idleGate, idleBase, afterGate });
 }

@@ -163,6 +163,26 @@ function fetcherFor(
   }
 }
 
+/** The string-valued entries of a JSON object (credential_source headers); others are dropped. */
+function stringEntries(obj: unknown): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (obj && typeof obj === "object") {
+    for (const [k, v] of Object.entries(obj as Record<string, unknown>)) {
+      if (typeof v === "string") out[k] = v;
+    }
+  }
+  return out;
+}
+
+/** A non-empty string field of a JSON document, or undefined (also when it is not JSON). */
+function jsonField(raw: string, field: string): string | undefined {
+  try {
+    const v = JSON.parse(raw)[field];
+    if (typeof v === "string" && v !== "") return v;
+  } catch { /* not JSON: the caller reports it */ }
+  return undefined;
+}
+
 function externalAccount(
   json: Record<string, unknown>,
   path: string,
@@ -187,12 +207,7 @@ function externalAccount(
   }
   const format = (cs.format ?? {}) as Record<string, unknown>;
   const fieldName = str(format, "subject_token_field_name");
-  const headers: Record<string, string> = {};
-  if (cs.headers && typeof cs.headers === "object") {
-    for (const [k, v] of Object.entries(cs.headers as Record<string, unknown>)) {
-      if (typeof v === "string") headers[k] = v;
-    }
-  }
+  const headers = stringEntries(cs.headers);
   const subjectToken = async (): Promise<string> => {
     if (executable) {
       return await executableSubjectToken(executable, {
@@ -219,18 +234,14 @@ function externalAccount(
     } else {
       raw = await deps.api.getText(url!, headers);
     }
-    if (format.type === "json") {
-      try {
-        const v = JSON.parse(raw)[fieldName ?? ""];
-        if (typeof v === "string" && v !== "") return v;
-      } catch { /* reported below */ }
-      throw expiredError(
-        path,
-        deps.hostname(),
-        `name a subject token source without the JSON field ${JSON.stringify(fieldName ?? "")}`,
-      );
-    }
-    return raw.trim();
+    if (format.type !== "json") return raw.trim();
+    const v = jsonField(raw, fieldName ?? "");
+    if (v !== undefined) return v;
+    throw expiredError(
+      path,
+      deps.hostname(),
+      `name a subject token source without the JSON field ${JSON.stringify(fieldName ?? "")}`,
+    );
   };
   return {
     type: "external_account",

@@ -57,104 +57,113 @@ export interface AdminHandlerDeps {
 
 const ID_RE = /^[A-Za-z0-9_-]{1,64}$/;
 
+/** What the admin routes share: the deps and the clock. */
+interface AdminContext {
+  readonly deps: AdminHandlerDeps;
+  readonly now: () => number;
+}
+
+function pending(ctx: AdminContext): PendingResponse {
+  const t = ctx.now();
+  return {
+    pending: ctx.deps.queue.list().map(({ request: r, createdAt, expiresAt }) => ({
+      id: r.id,
+      kind: r.kind,
+      email: r.email,
+      project: r.project ?? null,
+      scopes: [...r.scopes],
+      ttl_seconds: r.ttlSeconds,
+      reason: r.reason ?? null,
+      command: r.command ? [...r.command] : null,
+      notes: [...r.notes],
+      code: r.code ?? null,
+      from: r.from ?? null,
+      service_account: r.serviceAccount ?? null,
+      grants: r.grants ?? null,
+      profile: r.profile ?? null,
+      age_seconds: Math.floor((t - createdAt) / 1000),
+      expires_in: Math.max(0, Math.ceil((expiresAt - t) / 1000)),
+    })),
+  };
+}
+
+function control(ctx: AdminContext): NonNullable<ControlSlot["current"]> {
+  const c = ctx.deps.control?.current;
+  if (!c) throw new GateError("internal", "the gate is not serving yet", { status: 503 });
+  return c;
+}
+
+function status(ctx: AdminContext): GateStatus {
+  const t = ctx.now();
+  const s = control(ctx).status();
+  const waiting = ctx.deps.queue.list();
+  return {
+    ...s,
+    profiles: s.profiles.map((p) => ({
+      ...p,
+      // The implicit profile's requests carry no profile name.
+      pending: waiting.filter((w) => (w.request.profile ?? "default") === p.name).map((w) => ({
+        id: w.request.id,
+        expires_in: Math.max(0, Math.ceil((w.expiresAt - t) / 1000)),
+      })),
+    })),
+  };
+}
+
+/** `POST /approve?id=` and `POST /deny?id=`: decides a waiting request. */
+function decide(ctx: AdminContext, url: URL): DecideResponse {
+  const id = url.searchParams.get("id") ?? "";
+  if (!ID_RE.test(id)) {
+    throw new GateError("bad_request", "id must be a request id as listed by gcp-gate pending");
+  }
+  const approve = url.pathname === "/approve";
+  if (!ctx.deps.queue.decide(id, approve)) {
+    throw new GateError(
+      "not_found",
+      `no prod request ${id} is waiting (it may have expired or been withdrawn); run gcp-gate pending`,
+    );
+  }
+  ctx.deps.log.info(`prod request ${id} ${approve ? "approved" : "denied"} on the admin socket`);
+  return { id, approved: approve };
+}
+
+async function route(ctx: AdminContext, req: Request, url: URL): Promise<Response> {
+  const path = url.pathname;
+  const only = (m: string): void => {
+    if (req.method !== m) throw new GateError("method_not_allowed", `${path} accepts ${m} only`);
+  };
+  if (path === "/health") {
+    only("GET");
+    return jsonResponse({ status: "ok", admin: true });
+  }
+  if (req.headers.get(PROTOCOL_HEADER) !== String(PROTOCOL_VERSION)) {
+    throw new GateError(
+      "protocol_mismatch",
+      `this admin socket speaks protocol ${PROTOCOL_VERSION}; use the gcp-gate of the same version`,
+    );
+  }
+  if (path === "/pending") {
+    only("GET");
+    return jsonResponse(pending(ctx));
+  }
+  if (path === "/status") {
+    only("GET");
+    return jsonResponse(status(ctx));
+  }
+  if (path === "/reload") {
+    only("POST");
+    return jsonResponse(await control(ctx).reload());
+  }
+  if (path === "/approve" || path === "/deny") {
+    only("POST");
+    return jsonResponse(decide(ctx, url));
+  }
+  throw new GateError("not_found", `no such admin endpoint: ${path.slice(0, 100)}`);
+}
+
 /** Creates the admin socket's request handler. */
 export function createAdminHandler(deps: AdminHandlerDeps): (req: Request) => Promise<Response> {
-  const now = deps.now ?? Date.now;
-
-  function pending(): PendingResponse {
-    const t = now();
-    return {
-      pending: deps.queue.list().map(({ request: r, createdAt, expiresAt }) => ({
-        id: r.id,
-        kind: r.kind,
-        email: r.email,
-        project: r.project ?? null,
-        scopes: [...r.scopes],
-        ttl_seconds: r.ttlSeconds,
-        reason: r.reason ?? null,
-        command: r.command ? [...r.command] : null,
-        notes: [...r.notes],
-        code: r.code ?? null,
-        from: r.from ?? null,
-        service_account: r.serviceAccount ?? null,
-        grants: r.grants ?? null,
-        profile: r.profile ?? null,
-        age_seconds: Math.floor((t - createdAt) / 1000),
-        expires_in: Math.max(0, Math.ceil((expiresAt - t) / 1000)),
-      })),
-    };
-  }
-
-  function control(): NonNullable<ControlSlot["current"]> {
-    const c = deps.control?.current;
-    if (!c) throw new GateError("internal", "the gate is not serving yet", { status: 503 });
-    return c;
-  }
-
-  function status(): GateStatus {
-    const t = now();
-    const s = control().status();
-    const waiting = deps.queue.list();
-    return {
-      ...s,
-      profiles: s.profiles.map((p) => ({
-        ...p,
-        // The implicit profile's requests carry no profile name.
-        pending: waiting.filter((w) => (w.request.profile ?? "default") === p.name).map((w) => ({
-          id: w.request.id,
-          expires_in: Math.max(0, Math.ceil((w.expiresAt - t) / 1000)),
-        })),
-      })),
-    };
-  }
-
-  async function route(req: Request, url: URL): Promise<Response> {
-    const path = url.pathname;
-    const only = (m: string): void => {
-      if (req.method !== m) throw new GateError("method_not_allowed", `${path} accepts ${m} only`);
-    };
-    if (path === "/health") {
-      only("GET");
-      return jsonResponse({ status: "ok", admin: true });
-    }
-    if (req.headers.get(PROTOCOL_HEADER) !== String(PROTOCOL_VERSION)) {
-      throw new GateError(
-        "protocol_mismatch",
-        `this admin socket speaks protocol ${PROTOCOL_VERSION}; use the gcp-gate of the same version`,
-      );
-    }
-    if (path === "/pending") {
-      only("GET");
-      return jsonResponse(pending());
-    }
-    if (path === "/status") {
-      only("GET");
-      return jsonResponse(status());
-    }
-    if (path === "/reload") {
-      only("POST");
-      return jsonResponse(await control().reload());
-    }
-    if (path === "/approve" || path === "/deny") {
-      only("POST");
-      const id = url.searchParams.get("id") ?? "";
-      if (!ID_RE.test(id)) {
-        throw new GateError("bad_request", "id must be a request id as listed by gcp-gate pending");
-      }
-      const approve = path === "/approve";
-      if (!deps.queue.decide(id, approve)) {
-        throw new GateError(
-          "not_found",
-          `no prod request ${id} is waiting (it may have expired or been withdrawn); run gcp-gate pending`,
-        );
-      }
-      deps.log.info(`prod request ${id} ${approve ? "approved" : "denied"} on the admin socket`);
-      const body: DecideResponse = { id, approved: approve };
-      return jsonResponse(body);
-    }
-    throw new GateError("not_found", `no such admin endpoint: ${path.slice(0, 100)}`);
-  }
-
+  const ctx: AdminContext = { deps, now: deps.now ?? Date.now };
   return async (req) => {
     try {
       if (req.url.length > LIMITS.maxUrlBytes) {
@@ -162,7 +171,7 @@ export function createAdminHandler(deps: AdminHandlerDeps): (req: Request) => Pr
           status: 414,
         });
       }
-      return await route(req, new URL(req.url));
+      return await route(ctx, req, new URL(req.url));
     } catch (err) {
       if (!(err instanceof GateError)) {
         deps.log.error("admin: unexpected error", { error: String(err) });

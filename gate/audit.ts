@@ -103,28 +103,75 @@ interface Queued {
   decision: string | undefined;
 }
 
-/** Creates the audit log writer. The files and their directory are created private. */
-export function createAuditLog(options: AuditLogOptions): AuditLog {
-  const { path, log } = options;
-  const now = options.now ?? (() => new Date());
-  const maxQueue = options.maxQueue ?? 10_000;
-  const files = {
-    main: createChainedFile({ path, maxBytes: options.maxBytes, keep: options.keep, log }),
-    decisions: createChainedFile({
-      path: decisionsPath(path),
-      maxBytes: options.maxBytes,
-      keep: options.keep,
-      log,
-    }),
-  };
+/** A queued line's JSON and decisions-file form (redacted, command bounded or digested). */
+function encodeLine(obj: Record<string, unknown>, isDecision: boolean): Queued {
+  const { command, ...rest } = obj;
+  const cmd = Array.isArray(command) ? command as string[] : undefined;
+  const json = JSON.stringify(redactValue(cmd ? { ...rest, ...boundCommand(cmd) } : obj));
+  let decision: string | undefined;
+  if (isDecision) {
+    // Approvals and denials keep their (bounded) command in the decisions
+    // file: each took a human, or a timeout nobody answered (one pending
+    // request at a time, each waits its full timeout). A caller that hung up
+    // is "withdrawn", not a decision. Anything else there: size and hash.
+    decision = cmd && obj.result !== "granted" && obj.result !== "denied"
+      ? JSON.stringify(redactValue({ ...rest, ...commandDigest(cmd) }))
+      : json;
+  }
+  return { json, decision };
+}
+
+/** The period's summary lines: cache hits per endpoint, and folded repeats past FOLD_AFTER. */
+function summaryLines(
+  hits: ReadonlyMap<string, number>,
+  repeats: ReadonlyMap<string, { entry: AuditEntry; n: number }>,
+  at: { time: Date; periodSeconds: number },
+): Record<string, unknown>[] {
+  const time = at.time.toISOString();
+  const out: Record<string, unknown>[] = [];
+  for (const [key, n] of hits) {
+    const [level, endpoint] = key.split(" ", 2) as [string, string];
+    out.push({
+      time,
+      endpoint,
+      level,
+      result: "granted",
+      cache_hits: n,
+      period_seconds: at.periodSeconds,
+    });
+  }
+  for (const { entry, n } of repeats.values()) {
+    if (n <= FOLD_AFTER) continue;
+    out.push({
+      time,
+      endpoint: entry.endpoint,
+      level: entry.level,
+      result: entry.result,
+      ...(entry.code === undefined ? {} : { code: entry.code }),
+      repeats: n - FOLD_AFTER,
+      period_seconds: at.periodSeconds,
+    });
+  }
+  return out;
+}
+
+/** The bounded write queue in front of the two files. */
+interface WriteQueue {
+  /** Queues a line; past `maxQueue` a non-decision is counted as dropped instead. */
+  push(obj: Record<string, unknown>): void;
+  /** Resolves once everything queued so far is written. */
+  flush(): Promise<void>;
+}
+
+function createWriteQueue(
+  files: { main: ChainedFile; decisions: ChainedFile },
+  opts: { path: string; log: Logger; now: () => Date; maxQueue: number },
+): WriteQueue {
+  const { log, now } = opts;
   let queue: Queued[] = [];
   let dropped = 0;
   let writing: Promise<void> | undefined;
   let failed = false;
-  const hits = new Map<string, number>();
-  /** Rejections per fold key this period: written in full up to FOLD_AFTER, then counted. */
-  const repeats = new Map<string, { entry: AuditEntry; n: number }>();
-  let periodStart = now().getTime();
 
   async function write(file: ChainedFile, lines: string[]): Promise<void> {
     if (lines.length === 0) return;
@@ -133,7 +180,7 @@ export function createAuditLog(options: AuditLogOptions): AuditLog {
       failed = false;
     } catch (err) {
       // Log once per failure streak, not once per line.
-      if (!failed) log.error(`cannot write the audit log ${path}: ${(err as Error).message}`);
+      if (!failed) log.error(`cannot write the audit log ${opts.path}: ${(err as Error).message}`);
       failed = true;
     }
   }
@@ -161,58 +208,56 @@ export function createAuditLog(options: AuditLogOptions): AuditLog {
     });
   }
 
-  function push(obj: Record<string, unknown>): void {
-    const isDecision = isProdDecision(obj);
-    // Prod decisions are never dropped: each took a human or a rate-limited ask, so they are few.
-    if (queue.length >= maxQueue && !isDecision) {
-      dropped++;
-      return;
-    }
-    const { command, ...rest } = obj;
-    const cmd = Array.isArray(command) ? command as string[] : undefined;
-    const json = JSON.stringify(redactValue(cmd ? { ...rest, ...boundCommand(cmd) } : obj));
-    let decision: string | undefined;
-    if (isDecision) {
-      // Approvals and denials keep their (bounded) command in the decisions
-      // file: each took a human, or a timeout nobody answered (one pending
-      // request at a time, each waits its full timeout). A caller that hung up
-      // is "withdrawn", not a decision. Anything else there: size and hash.
-      decision = cmd && obj.result !== "granted" && obj.result !== "denied"
-        ? JSON.stringify(redactValue({ ...rest, ...commandDigest(cmd) }))
-        : json;
-    }
-    queue.push({ json, decision });
-    kick();
-  }
+  return {
+    push(obj) {
+      const isDecision = isProdDecision(obj);
+      // Prod decisions are never dropped: each took a human or a rate-limited ask, so they are few.
+      if (queue.length >= opts.maxQueue && !isDecision) {
+        dropped++;
+        return;
+      }
+      queue.push(encodeLine(obj, isDecision));
+      kick();
+    },
+    async flush() {
+      while (writing || queue.length > 0) {
+        kick();
+        await writing;
+      }
+    },
+  };
+}
+
+/** Creates the audit log writer. The files and their directory are created private. */
+export function createAuditLog(options: AuditLogOptions): AuditLog {
+  const { path, log } = options;
+  const now = options.now ?? (() => new Date());
+  const files = {
+    main: createChainedFile({ path, maxBytes: options.maxBytes, keep: options.keep, log }),
+    decisions: createChainedFile({
+      path: decisionsPath(path),
+      maxBytes: options.maxBytes,
+      keep: options.keep,
+      log,
+    }),
+  };
+  const queue = createWriteQueue(files, {
+    path,
+    log,
+    now,
+    maxQueue: options.maxQueue ?? 10_000,
+  });
+  const hits = new Map<string, number>();
+  /** Rejections per fold key this period: written in full up to FOLD_AFTER, then counted. */
+  const repeats = new Map<string, { entry: AuditEntry; n: number }>();
+  let periodStart = now().getTime();
 
   function summarise(): void {
     const t = now();
-    const period = Math.round((t.getTime() - periodStart) / 1000);
+    const periodSeconds = Math.round((t.getTime() - periodStart) / 1000);
     periodStart = t.getTime();
-    for (const [key, n] of hits) {
-      const [level, endpoint] = key.split(" ", 2) as [string, string];
-      push({
-        time: t.toISOString(),
-        endpoint,
-        level,
-        result: "granted",
-        cache_hits: n,
-        period_seconds: period,
-      });
-    }
+    for (const line of summaryLines(hits, repeats, { time: t, periodSeconds })) queue.push(line);
     hits.clear();
-    for (const { entry, n } of repeats.values()) {
-      if (n <= FOLD_AFTER) continue;
-      push({
-        time: t.toISOString(),
-        endpoint: entry.endpoint,
-        level: entry.level,
-        result: entry.result,
-        ...(entry.code === undefined ? {} : { code: entry.code }),
-        repeats: n - FOLD_AFTER,
-        period_seconds: period,
-      });
-    }
     repeats.clear();
   }
 
@@ -231,22 +276,17 @@ export function createAuditLog(options: AuditLogOptions): AuditLog {
         repeats.set(key, r);
         if (r.n > FOLD_AFTER) return;
       }
-      push({ time: now().toISOString(), ...entry });
+      queue.push({ time: now().toISOString(), ...entry });
     },
     countHit(endpoint, level) {
       const key = `${level} ${endpoint}`;
       hits.set(key, (hits.get(key) ?? 0) + 1);
     },
-    async flush() {
-      while (writing || queue.length > 0) {
-        kick();
-        await writing;
-      }
-    },
+    flush: () => queue.flush(),
     async close() {
       clearInterval(timer);
       if (hits.size > 0 || repeats.size > 0) summarise();
-      await this.flush();
+      await queue.flush();
       files.main.close();
       files.decisions.close();
     },

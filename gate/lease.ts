@@ -39,115 +39,140 @@ const HEADERS: Readonly<Record<string, string>> = {
 const encoder = new TextEncoder();
 const KEEPALIVE = encoder.encode("\n");
 
+/** An error as the lease's last event (sanitised; unexpected errors say nothing more). */
+function errorEvent(err: unknown, log: Logger): LeaseEvent {
+  if (!(err instanceof GateError)) {
+    log.error("unexpected error", { error: String(err) });
+  }
+  const e = err instanceof GateError
+    ? err
+    : new GateError("internal", "internal error; see the gate's log");
+  return {
+    event: "error",
+    error: sanitizeMessage(e.message, 1000),
+    code: e.code,
+    ...(e.retryAfterSeconds === undefined ? {} : { retry_after_seconds: e.retryAfterSeconds }),
+  };
+}
+
+/**
+ * One lease: its stream, the session it holds once approved, and its timers.
+ * Every way it can end goes through {@linkcode finish} (the gate ends it) or
+ * {@linkcode cancel} (the client left).
+ */
+class Lease {
+  readonly #lost = new AbortController();
+  readonly #approval: AbortSignal;
+  #controller!: ReadableStreamDefaultController<Uint8Array>;
+  #done = false;
+  #sessionId: string | undefined;
+  #timer: ReturnType<typeof setInterval> | undefined;
+
+  constructor(readonly req: ParsedProdRequest, readonly deps: LeaseDeps) {
+    this.#approval = deps.signal
+      ? AbortSignal.any([this.#lost.signal, deps.signal])
+      : this.#lost.signal;
+  }
+
+  #send(event?: LeaseEvent): void {
+    if (this.#done) return;
+    try {
+      this.#controller.enqueue(event ? encoder.encode(`${JSON.stringify(event)}\n`) : KEEPALIVE);
+    } catch { /* cancelled meanwhile: cancel() handles it */ }
+  }
+
+  #stopTimers(): void {
+    clearInterval(this.#timer);
+    this.deps.signal?.removeEventListener("abort", this.#onStop);
+  }
+
+  /** The gate ends the lease (decision refused, session over, gate stopping). */
+  #finish(event?: LeaseEvent): void {
+    this.#send(event);
+    if (this.#done) return;
+    this.#done = true;
+    this.#stopTimers();
+    try {
+      this.#controller.close();
+    } catch { /* already cancelled */ }
+  }
+
+  #revoke(reason: string): void {
+    const id = this.#sessionId;
+    this.#sessionId = undefined;
+    if (id === undefined) return;
+    try {
+      this.deps.prod.revokeSession(id, reason);
+    } catch (err) {
+      // Already revoked by DELETE, or expired: nothing left to end.
+      if (!isGateError(err, "session_not_found")) {
+        this.deps.log.error("could not revoke a prod session", { error: String(err) });
+      }
+    }
+  }
+
+  // Arrow properties: handed to addEventListener and setInterval as they are.
+  readonly #onStop = (): void => {
+    this.#revoke(REVOKED_GATE_STOPPING);
+    this.#finish({ event: "ended", reason: "the gate is stopping" });
+  };
+
+  readonly #tick = (): void => {
+    if (this.#sessionId !== undefined && !this.deps.prod.isOpen(this.#sessionId)) {
+      this.#sessionId = undefined;
+      this.#finish({ event: "ended", reason: "revoked or expired" });
+      return;
+    }
+    // A write to a closed socket fails, and Deno cancels the stream: the backstop.
+    this.#send();
+  };
+
+  async #decide(): Promise<void> {
+    try {
+      const s = await this.deps.prod.openSession(this.req, this.#approval, (message) => {
+        // The lease's holder hears what it waits for ("a teammate must approve …").
+        if (!this.#done) this.#send({ event: "progress", message: sanitizeMessage(message, 300) });
+      });
+      this.#sessionId = s.session_id;
+      // Approved in the instant the lease was lost (or the gate began to
+      // stop): nobody holds the lease, so the session must not stay.
+      if (this.#done) this.#revoke(this.#lost.signal.aborted ? LEASE_LOST : REVOKED_GATE_STOPPING);
+      else this.#send({ event: "session", ...s });
+    } catch (err) {
+      this.#finish(errorEvent(err, this.deps.log));
+    }
+  }
+
+  /** The stream starts: `pending` at once, keep-alives, then the decision. */
+  start(c: ReadableStreamDefaultController<Uint8Array>): void {
+    this.#controller = c;
+    this.#send({ event: "pending" });
+    this.#timer = setInterval(this.#tick, this.deps.keepAliveMs ?? LEASE_KEEPALIVE_MS);
+    if (this.deps.signal?.aborted) queueMicrotask(this.#onStop);
+    else this.deps.signal?.addEventListener("abort", this.#onStop, { once: true });
+    void this.#decide();
+  }
+
+  /** The client closed its end (or died): withdraw the request, end the session. */
+  cancel(): void {
+    if (this.#done) return;
+    this.#done = true;
+    this.#stopTimers();
+    this.#lost.abort(new GateError("timeout", "the session's lease was lost"));
+    this.#revoke(LEASE_LOST);
+  }
+}
+
 /**
  * Asks the human for `req` and answers with the lease stream (see
  * {@linkcode LeaseEvent}): `pending` at once, then `session` or `error`,
  * keep-alives while the session lasts, `ended` when the gate ends it.
  */
 export function leasedSession(req: ParsedProdRequest, deps: LeaseDeps): Response {
-  const lost = new AbortController();
-  const approval = deps.signal ? AbortSignal.any([lost.signal, deps.signal]) : lost.signal;
-  let controller!: ReadableStreamDefaultController<Uint8Array>;
-  let done = false;
-  let sessionId: string | undefined;
-  let timer: ReturnType<typeof setInterval> | undefined;
-
-  function send(event?: LeaseEvent): void {
-    if (done) return;
-    try {
-      controller.enqueue(event ? encoder.encode(`${JSON.stringify(event)}\n`) : KEEPALIVE);
-    } catch { /* cancelled meanwhile: cancel() handles it */ }
-  }
-
-  function stopTimers(): void {
-    clearInterval(timer);
-    deps.signal?.removeEventListener("abort", onStop);
-  }
-
-  /** The gate ends the lease (decision refused, session over, gate stopping). */
-  function finish(event?: LeaseEvent): void {
-    send(event);
-    if (done) return;
-    done = true;
-    stopTimers();
-    try {
-      controller.close();
-    } catch { /* already cancelled */ }
-  }
-
-  function revoke(reason: string): void {
-    const id = sessionId;
-    sessionId = undefined;
-    if (id === undefined) return;
-    try {
-      deps.prod.revokeSession(id, reason);
-    } catch (err) {
-      // Already revoked by DELETE, or expired: nothing left to end.
-      if (!isGateError(err, "session_not_found")) {
-        deps.log.error("could not revoke a prod session", { error: String(err) });
-      }
-    }
-  }
-
-  function onStop(): void {
-    revoke(REVOKED_GATE_STOPPING);
-    finish({ event: "ended", reason: "the gate is stopping" });
-  }
-
-  function tick(): void {
-    if (sessionId !== undefined && !deps.prod.isOpen(sessionId)) {
-      sessionId = undefined;
-      finish({ event: "ended", reason: "revoked or expired" });
-      return;
-    }
-    // A write to a closed socket fails, and Deno cancels the stream: the backstop.
-    send();
-  }
-
-  async function decide(): Promise<void> {
-    try {
-      const s = await deps.prod.openSession(req, approval, (message) => {
-        // The lease's holder hears what it waits for ("a teammate must approve …").
-        if (!done) send({ event: "progress", message: sanitizeMessage(message, 300) });
-      });
-      sessionId = s.session_id;
-      // Approved in the instant the lease was lost (or the gate began to
-      // stop): nobody holds the lease, so the session must not stay.
-      if (done) revoke(lost.signal.aborted ? LEASE_LOST : REVOKED_GATE_STOPPING);
-      else send({ event: "session", ...s });
-    } catch (err) {
-      if (!(err instanceof GateError)) {
-        deps.log.error("unexpected error", { error: String(err) });
-      }
-      const e = err instanceof GateError
-        ? err
-        : new GateError("internal", "internal error; see the gate's log");
-      finish({
-        event: "error",
-        error: sanitizeMessage(e.message, 1000),
-        code: e.code,
-        ...(e.retryAfterSeconds === undefined ? {} : { retry_after_seconds: e.retryAfterSeconds }),
-      });
-    }
-  }
-
+  const lease = new Lease(req, deps);
   const body = new ReadableStream<Uint8Array>({
-    start(c) {
-      controller = c;
-      send({ event: "pending" });
-      timer = setInterval(tick, deps.keepAliveMs ?? LEASE_KEEPALIVE_MS);
-      if (deps.signal?.aborted) queueMicrotask(onStop);
-      else deps.signal?.addEventListener("abort", onStop, { once: true });
-      void decide();
-    },
-    cancel() {
-      // The client closed its end (or died): withdraw the request, end the session.
-      if (done) return;
-      done = true;
-      stopTimers();
-      lost.abort(new GateError("timeout", "the session's lease was lost"));
-      revoke(LEASE_LOST);
-    },
+    start: (c) => lease.start(c),
+    cancel: () => lease.cancel(),
   });
   return new Response(body, { headers: HEADERS });
 }

@@ -9,17 +9,10 @@ import type { ProdAccessContext, ProdAccessProvider, ProdTokenAsk } from "./pam/
 import { createProdService } from "./prod.ts";
 import type { ParsedProdRequest } from "./prod_request.ts";
 import { createSessionStore, type SessionStore } from "./sessions.ts";
+import { stubGoogleApi } from "./_prod_fakes.ts";
 
 const unused = (): Promise<never> => Promise.reject(new Error("unused"));
-const api: GoogleApi = {
-  generateAccessToken: unused,
-  generateIdToken: unused,
-  tokenEmail: unused,
-  projectNumber: unused,
-  oauthToken: unused,
-  stsExchange: unused,
-  getText: unused,
-};
+const api: GoogleApi = stubGoogleApi();
 const identity: IdentityService = {
   email: () => Promise.resolve("eng@example.com"),
   projectNumber: unused,

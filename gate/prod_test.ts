@@ -1,49 +1,21 @@
 import assert from "node:assert/strict";
 import { GateError } from "../shared/errors.ts";
 import type { ApprovalRequest, Approver } from "./approval/types.ts";
-import type { AuditEntry, AuditLog } from "./audit.ts";
 import type { GoogleApi } from "./google_api.ts";
-import type { IdentityService } from "./identity.ts";
+import { FAKE_IDENTITY as identity, recordingAudit, stubGoogleApi } from "./_prod_fakes.ts";
 import { createProdService, MAX_REFUSALS_PER_SESSION, type ProdDeps } from "./prod.ts";
 import type { ParsedProdRequest } from "./prod_request.ts";
 import { createSessionStore } from "./sessions.ts";
 
 const PROD_SA = "prod@p.iam.gserviceaccount.com";
 
-function recordingAudit(): AuditLog & { entries: AuditEntry[]; hits: string[] } {
-  const entries: AuditEntry[] = [];
-  const hits: string[] = [];
-  return {
-    entries,
-    hits,
-    record: (e) => void entries.push(e),
-    countHit: (endpoint) => void hits.push(endpoint),
-    flush: () => Promise.resolve(),
-    close: () => Promise.resolve(),
-  };
-}
-
-const identity: IdentityService = {
-  email: () => Promise.resolve("eng@example.com"),
-  projectNumber: () => Promise.reject(new Error("unused")),
-  idToken: () => Promise.reject(new Error("unused")),
-  reset: () => {},
-};
-
 function api(minted: { sa: string; lifetime: number }[]): GoogleApi {
-  const unused = (): Promise<never> => Promise.reject(new Error("unused"));
-  return {
+  return stubGoogleApi({
     generateAccessToken: (_src, sa, _scopes, lifetime) => {
       minted.push({ sa, lifetime });
       return Promise.resolve({ token: `prod-${minted.length}`, expiresAt: now + lifetime * 1000 });
     },
-    generateIdToken: unused,
-    tokenEmail: unused,
-    projectNumber: unused,
-    oauthToken: unused,
-    stsExchange: unused,
-    getText: unused,
-  };
+  });
 }
 
 let now = 1_000_000;

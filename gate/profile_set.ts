@@ -46,6 +46,62 @@ function describe(r: ReloadResult): string {
   }`;
 }
 
+/** Which wanted profiles must (re)start: new ones, and those whose socket moved. */
+function planStarts(
+  stacks: ReadonlyMap<string, ProfileStack>,
+  wanted: readonly Profile[],
+): { moved: Profile[]; fresh: Profile[] } {
+  const moved = wanted.filter((p) => {
+    const old = stacks.get(p.name);
+    return old !== undefined && old.profile.socket_path !== p.socket_path;
+  });
+  const fresh = wanted.filter((p) => !stacks.has(p.name) || moved.includes(p));
+  return { moved, fresh };
+}
+
+/** Starts the profiles in `fresh`; on failure stops them and restarts `moved` as they were. */
+async function startAll(
+  stacks: Map<string, ProfileStack>,
+  shared: SharedCollaborators,
+  opts: { fresh: Profile[]; moved: Profile[] },
+): Promise<ProfileStack[]> {
+  const started: ProfileStack[] = [];
+  try {
+    for (const p of opts.fresh) started.push(await startProfileStack(p, shared));
+    return started;
+  } catch (err) {
+    await Promise.all(started.map((s) => s.stop("the reload failed")));
+    for (const p of opts.moved) {
+      stacks.delete(p.name);
+      try {
+        stacks.set(p.name, await startProfileStack(p, shared));
+      } catch (again) {
+        shared.log.error(`profile ${p.name} could not be restarted: ${(again as Error).message}`);
+      }
+    }
+    throw err;
+  }
+}
+
+/** Stops the profiles the new config dropped; applies new settings to the ones it changed. */
+async function stopOrUpdate(
+  stacks: Map<string, ProfileStack>,
+  opts: { byName: Map<string, Profile>; started: ProfileStack[]; result: ReloadResult },
+): Promise<void> {
+  const { byName, started, result } = opts;
+  for (const [name, s] of stacks) {
+    const p = byName.get(name);
+    if (!p) {
+      await s.stop("removed from the config");
+      stacks.delete(name);
+      result.stopped.push(name);
+    } else if (!started.includes(s) && settingsChanged(s.profile, p)) {
+      s.update(p);
+      result.updated.push(name);
+    }
+  }
+}
+
 /** Starts every profile of `config` (all or none) and returns the set. */
 export async function startProfileSet(
   config: Config,
@@ -67,26 +123,6 @@ export async function startProfileSet(
   }
   let running = config;
 
-  /** Starts the profiles in `fresh`; on failure stops them and restarts `moved` as they were. */
-  async function startAll(fresh: Profile[], moved: Profile[]): Promise<ProfileStack[]> {
-    const started: ProfileStack[] = [];
-    try {
-      for (const p of fresh) started.push(await startProfileStack(p, shared));
-      return started;
-    } catch (err) {
-      await Promise.all(started.map((s) => s.stop("the reload failed")));
-      for (const p of moved) {
-        stacks.delete(p.name);
-        try {
-          stacks.set(p.name, await startProfileStack(p, shared));
-        } catch (again) {
-          log.error(`profile ${p.name} could not be restarted: ${(again as Error).message}`);
-        }
-      }
-      throw err;
-    }
-  }
-
   async function apply(next: Config): Promise<ReloadResult> {
     const wanted = resolveProfiles(next);
     const result: ReloadResult = {
@@ -96,31 +132,17 @@ export async function startProfileSet(
       needs_restart: gateWideChanges(running, next),
     };
     const byName = new Map(wanted.map((p) => [p.name, p]));
-    const moved = wanted.filter((p) => {
-      const old = stacks.get(p.name);
-      return old !== undefined && old.profile.socket_path !== p.socket_path;
-    });
-    const fresh = wanted.filter((p) => !stacks.has(p.name) || moved.includes(p));
+    const { moved, fresh } = planStarts(stacks, wanted);
     for (const p of fresh) assertGranted(p);
     // A moved profile stops on its old socket before it binds the new one.
     const before = moved.map((p) => stacks.get(p.name)!.profile);
     for (const p of moved) await stacks.get(p.name)!.stop("its socket_path changed");
-    const started = await startAll(fresh, before);
+    const started = await startAll(stacks, shared, { fresh, moved: before });
     for (const s of started) {
       stacks.set(s.profile.name, s);
       result.started.push(s.profile.name);
     }
-    for (const [name, s] of stacks) {
-      const p = byName.get(name);
-      if (!p) {
-        await s.stop("removed from the config");
-        stacks.delete(name);
-        result.stopped.push(name);
-      } else if (!started.includes(s) && settingsChanged(s.profile, p)) {
-        s.update(p);
-        result.updated.push(name);
-      }
-    }
+    await stopOrUpdate(stacks, { byName, started, result });
     running = next;
     return result;
   }
@@ -130,6 +152,7 @@ export async function startProfileSet(
     // One reload at a time: a second SIGHUP waits for the first.
     while (reloading) await reloading.catch(() => {});
     if (!reloadConfig) throw new GateError("config", "this gate cannot reload its config");
+    // async: a config that fails to load rejects like a failed apply.
     const p = (async () => await apply(reloadConfig()))();
     reloading = p;
     try {

@@ -254,6 +254,38 @@ function build(
   return { tokens, expiries, identity, prod, handler };
 }
 
+/** What `gcp-gate status` shows of one profile now. */
+function stackStatus(of: {
+  profile: Profile;
+  current: Collaborators;
+  sessions: { live(): Session[] };
+  stopped: boolean;
+}): ProfileStatus {
+  const { profile, current, sessions, stopped } = of;
+  const now = Date.now();
+  let listening = false;
+  try {
+    listening = !stopped && Deno.lstatSync(profile.socket_path).isSocket === true;
+  } catch { /* gone */ }
+  return {
+    name: profile.name,
+    socket_path: profile.socket_path,
+    listening,
+    project: profile.project_id ?? null,
+    service_account: profile.service_account ?? null,
+    prod_service_account: profile.prod_service_account ?? null,
+    dev_tokens: [...current.expiries].filter(([, exp]) => exp > now).map(([key, exp]) => ({
+      key,
+      expires_in: Math.floor((exp - now) / 1000),
+    })),
+    sessions: sessions.live().map((s) => ({
+      id_prefix: s.prefix,
+      project: s.project ?? null,
+      expires_in: Math.max(0, Math.floor((s.expiresAt - now) / 1000)),
+    })),
+  };
+}
+
 /** Binds the profile's socket and serves it. */
 export async function startProfileStack(
   first: Profile,
@@ -315,30 +347,7 @@ export async function startProfileStack(
       current.identity.reset();
       current.prod.reset();
     },
-    status() {
-      const now = Date.now();
-      let listening = false;
-      try {
-        listening = !stopped && Deno.lstatSync(profile.socket_path).isSocket === true;
-      } catch { /* gone */ }
-      return {
-        name: profile.name,
-        socket_path: profile.socket_path,
-        listening,
-        project: profile.project_id ?? null,
-        service_account: profile.service_account ?? null,
-        prod_service_account: profile.prod_service_account ?? null,
-        dev_tokens: [...current.expiries].filter(([, exp]) => exp > now).map(([key, exp]) => ({
-          key,
-          expires_in: Math.floor((exp - now) / 1000),
-        })),
-        sessions: sessions.live().map((s) => ({
-          id_prefix: s.prefix,
-          project: s.project ?? null,
-          expires_in: Math.max(0, Math.floor((s.expiresAt - now) / 1000)),
-        })),
-      };
-    },
+    status: () => stackStatus({ profile, current, sessions, stopped }),
     async stop(reason, options = {}) {
       if (stopped) return;
       stopped = true;

@@ -1,19 +1,11 @@
 import assert from "node:assert/strict";
 import type { GoogleApi, MintedToken } from "./google_api.ts";
 import { createDevTokenMinter, devTokenKey, needsRefresh } from "./tokens.ts";
+import { stubGoogleApi } from "./_prod_fakes.ts";
 
 /** A GoogleApi whose generateAccessToken is controlled by the test. */
 function fakeApi(mint: GoogleApi["generateAccessToken"]): GoogleApi {
-  const unused = (): Promise<never> => Promise.reject(new Error("not used"));
-  return {
-    generateAccessToken: mint,
-    generateIdToken: unused,
-    tokenEmail: unused,
-    projectNumber: unused,
-    oauthToken: unused,
-    stsExchange: unused,
-    getText: unused,
-  };
+  return stubGoogleApi({ generateAccessToken: mint });
 }
 
 const SA = "dev@p.iam.gserviceaccount.com";

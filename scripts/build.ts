@@ -16,6 +16,9 @@
  */
 import type { Role } from "../shared/config.ts";
 import { resolveFlags } from "./resolve.ts";
+import { bundle, exists, gitCommit, run, warmCache } from "./build_steps.ts";
+
+export { exists } from "./build_steps.ts";
 
 /** One permission flag with its scopes and the reason it is granted. */
 export interface Grant {
@@ -307,77 +310,6 @@ function resolvedForUser(role: Role): string {
   }
 }
 
-async function run(cmd: string[], quiet: boolean): Promise<void> {
-  const out = await new Deno.Command(cmd[0]!, {
-    args: cmd.slice(1),
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  if (!out.success) {
-    const err = new TextDecoder().decode(out.stderr);
-    throw new Error(`${cmd.join(" ")} failed:\n${err}`);
-  }
-  if (!quiet) Deno.stderr.writeSync(out.stderr);
-}
-
-/** True when `p` exists (any kind of file). */
-export function exists(p: string): boolean {
-  try {
-    Deno.statSync(p);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-async function gitCommit(): Promise<string> {
-  try {
-    const out = await new Deno.Command("git", {
-      args: ["rev-parse", "--short=12", "HEAD"],
-      stdout: "piped",
-      stderr: "null",
-    }).output();
-    const s = new TextDecoder().decode(out.stdout).trim();
-    return out.success && s ? s : "unknown";
-  } catch {
-    return "unknown";
-  }
-}
-
-async function bundle(entry: string, out: string, commit: string, quiet: boolean): Promise<void> {
-  // Build beside the target and rename: a launcher started meanwhile never sees half a file.
-  const tmp = out.replace(/\.js$/, `.${Deno.pid}.tmp.js`);
-  await run([
-    Deno.execPath(),
-    "bundle",
-    "--quiet",
-    "--platform",
-    "deno",
-    "--minify",
-    entry,
-    "-o",
-    tmp,
-  ], quiet);
-  const js = Deno.readTextFileSync(tmp);
-  Deno.writeTextFileSync(tmp, js.replaceAll("__GCP_GATE_COMMIT__", commit));
-  Deno.renameSync(tmp, out);
-}
-
-/**
- * Fills Deno's cache from ONE process before the parallel bundles start.
- * On a cold cache, concurrent `deno bundle` calls race to copy esbuild into
- * $DENO_DIR/dl (`failed to copy esbuild binary … No such file or directory`,
- * about one cold build in three): `deno cache` fetches every npm package the
- * entries import, then bundling resolve.ts alone installs esbuild.
- */
-async function warmCache(roles: readonly Role[], commit: string, quiet: boolean): Promise<void> {
-  await run(
-    [Deno.execPath(), "cache", "--quiet", ...roles.map((r) => PERMISSIONS[r].entry)],
-    quiet,
-  );
-  await bundle("scripts/resolve.ts", "dist/lib/resolve.js", commit, quiet);
-}
-
 async function main(): Promise<void> {
   const args = new Set(Deno.args);
   if (args.has("--markdown")) {
@@ -405,7 +337,7 @@ async function main(): Promise<void> {
     if (!ok) say(`build: ${r}: skipped (${PERMISSIONS[r].entry} does not exist yet)`);
     return ok;
   });
-  await warmCache(roles, commit, quiet);
+  await warmCache(roles.map((r) => PERMISSIONS[r].entry), commit, quiet);
   await Promise.all(
     roles.map((r) => bundle(PERMISSIONS[r].entry, `dist/lib/${r}.js`, commit, quiet)),
   );

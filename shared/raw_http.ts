@@ -110,6 +110,43 @@ export function rawGet(options: RawGetOptions): Promise<RawAnswer> {
   });
 }
 
+/** The request's bytes: head, then the body if any (`Connection: close`). */
+function encodeRequest(options: RawRequestOptions): Uint8Array {
+  const body = options.body === undefined ? undefined : new TextEncoder().encode(options.body);
+  const lines = [
+    `${options.method} ${options.path} HTTP/1.1`,
+    `Host: ${options.hostHeader}`,
+    ...Object.entries(options.headers).map(([k, v]) => `${k}: ${v}`),
+    ...(body ? [`Content-Length: ${body.length}`] : []),
+    "Connection: close",
+    "",
+    "",
+  ];
+  const head = new TextEncoder().encode(lines.join("\r\n"));
+  if (!body) return head;
+  const req = new Uint8Array(head.length + body.length);
+  req.set(head);
+  req.set(body, head.length);
+  return req;
+}
+
+/** The status and headers of an answer's head (without its final CRLF CRLF). */
+function parseHead(bytes: Uint8Array): { status: number; headers: Record<string, string> } {
+  const answerHead = new TextDecoder().decode(bytes).split("\r\n");
+  const status = /^HTTP\/1\.[01] (\d{3})/.exec(answerHead[0] ?? "");
+  if (!status) throw new RawHttpError("not an HTTP/1.x answer");
+  // No prototype: a header named "constructor" must not meet Object's.
+  const headers: Record<string, string> = Object.create(null);
+  for (const line of answerHead.slice(1)) {
+    const i = line.indexOf(":");
+    if (i <= 0) throw new RawHttpError("malformed header");
+    const name = line.slice(0, i).trim().toLowerCase();
+    const value = line.slice(i + 1).trim();
+    headers[name] = headers[name] === undefined ? value : `${headers[name]}, ${value}`;
+  }
+  return { status: Number(status[1]), headers };
+}
+
 /**
  * Sends one request and returns the answer. Plain objects, not
  * Response/Headers: those load more of Deno's fetch machinery than needed.
@@ -132,22 +169,7 @@ export async function rawRequest(options: RawRequestOptions): Promise<RawAnswer>
   const onAbort = (): void => close();
   signal.addEventListener("abort", onAbort);
   try {
-    const body = options.body === undefined ? undefined : new TextEncoder().encode(options.body);
-    const lines = [
-      `${options.method} ${options.path} HTTP/1.1`,
-      `Host: ${options.hostHeader}`,
-      ...Object.entries(options.headers).map(([k, v]) => `${k}: ${v}`),
-      ...(body ? [`Content-Length: ${body.length}`] : []),
-      "Connection: close",
-      "",
-      "",
-    ];
-    const head = new TextEncoder().encode(lines.join("\r\n"));
-    const req = body ? new Uint8Array(head.length + body.length) : head;
-    if (body) {
-      req.set(head);
-      req.set(body, head.length);
-    }
+    const req = encodeRequest(options);
     for (let off = 0; off < req.length;) off += await conn.write(req.subarray(off));
 
     const buf = new Uint8Array(options.maxBytes + 1);
@@ -181,22 +203,11 @@ export async function rawRequest(options: RawRequestOptions): Promise<RawAnswer>
     }
     if (signal.aborted) throw signal.reason;
     if (headEnd < 0) throw new RawHttpError("incomplete HTTP answer");
-    const answerHead = new TextDecoder().decode(buf.subarray(0, headEnd - 4)).split("\r\n");
-    const status = /^HTTP\/1\.[01] (\d{3})/.exec(answerHead[0] ?? "");
-    if (!status) throw new RawHttpError("not an HTTP/1.x answer");
-    // No prototype: a header named "constructor" must not meet Object's.
-    const headers: Record<string, string> = Object.create(null);
-    for (const line of answerHead.slice(1)) {
-      const i = line.indexOf(":");
-      if (i <= 0) throw new RawHttpError("malformed header");
-      const name = line.slice(0, i).trim().toLowerCase();
-      const value = line.slice(i + 1).trim();
-      headers[name] = headers[name] === undefined ? value : `${headers[name]}, ${value}`;
-    }
+    const { status, headers } = parseHead(buf.subarray(0, headEnd - 4));
     let answer: Uint8Array = buf.subarray(headEnd, n);
     if (contentLength !== undefined) answer = answer.subarray(0, contentLength);
     else if (/chunked/i.test(headers["transfer-encoding"] ?? "")) answer = decodeChunked(answer);
-    return { status: Number(status[1]), headers, body: new TextDecoder().decode(answer) };
+    return { status, headers, body: new TextDecoder().decode(answer) };
   } finally {
     signal.removeEventListener("abort", onAbort);
     close();

@@ -125,12 +125,98 @@ function holdsSocket(pid: number, target: string, deps: ProcDeps, procRoot: stri
   return false;
 }
 
+/** Where and how /proc is read. */
+interface ProcView {
+  readonly deps: ProcDeps;
+  readonly procRoot: string;
+}
+
+function stat(view: ProcView, pid: number): { comm: string; ppid: number } | undefined {
+  const text = view.deps.readTextFile(`${view.procRoot}/${pid}/stat`);
+  return text ? parseStat(text) : undefined;
+}
+
+/** Walks the parent chain; bounded so a malformed /proc cannot loop us. */
+function descends(view: ProcView, pid: number, root: number): boolean {
+  let p = pid;
+  for (let depth = 0; depth < 256 && p > 1; depth++) {
+    if (p === root) return true;
+    const s = stat(view, p);
+    if (!s) return false;
+    p = s.ppid;
+  }
+  return p === root;
+}
+
+/**
+ * The root's current descendants: from `task/<tid>/children` when the kernel
+ * has it (CONFIG_PROC_CHILDREN), else one pass over every `/proc/<pid>/stat`
+ * (a small read each, much cheaper than reading every process's fds).
+ */
+function descendants(view: ProcView, root: number): number[] {
+  const { deps, procRoot } = view;
+  const tasks = deps.listDir(`${procRoot}/${root}/task`);
+  const viaChildren = tasks.length > 0 &&
+    deps.readTextFile(`${procRoot}/${root}/task/${tasks[0]}/children`) !== undefined;
+  const out: number[] = [root];
+  if (viaChildren) {
+    for (let i = 0; i < out.length && out.length < 100_000; i++) {
+      const pid = out[i]!;
+      for (const tid of deps.listDir(`${procRoot}/${pid}/task`)) {
+        const text = deps.readTextFile(`${procRoot}/${pid}/task/${tid}/children`) ?? "";
+        for (const c of text.split(" ")) if (/^\d+$/.test(c)) out.push(Number(c));
+      }
+    }
+    return out;
+  }
+  const children = new Map<number, number[]>();
+  for (const pid of numericEntries(deps, procRoot)) {
+    const s = stat(view, pid);
+    if (!s) continue;
+    const list = children.get(s.ppid) ?? [];
+    list.push(pid);
+    children.set(s.ppid, list);
+  }
+  for (let i = 0; i < out.length; i++) out.push(...(children.get(out[i]!) ?? []));
+  return out;
+}
+
+function verdict(
+  view: ProcView,
+  kind: VerdictKind,
+  found: { pid?: number; uid?: number; inode?: string; reason: string },
+): OwnerVerdict {
+  const pid = found.pid;
+  return {
+    allowed: kind === "allowed",
+    kind,
+    uid: found.uid,
+    pid,
+    comm: pid === undefined ? undefined : stat(view, pid)?.comm,
+    inode: found.inode,
+    reason: found.reason,
+  };
+}
+
+function gone(uid: number | undefined): OwnerVerdict {
+  return {
+    allowed: false,
+    kind: "gone",
+    uid,
+    pid: undefined,
+    comm: undefined,
+    inode: undefined,
+    reason: "the connection closed before it could be checked",
+  };
+}
+
 /** Creates the owner check for the tree rooted at `options.rootPid`. */
 export function createOwnerCheck(
   options: OwnerCheckOptions,
   deps: ProcDeps = REAL_PROC,
 ): OwnerCheck {
   const procRoot = options.procRoot ?? "/proc";
+  const view: ProcView = { deps, procRoot };
   const root = options.rootPid;
   const findSocket = options.findSocket ??
     ((key: ConnectionKey) =>
@@ -144,84 +230,9 @@ export function createOwnerCheck(
       }, procRoot));
   /** Descendants seen at the last search: most callers are long-lived, check them first. */
   let known: number[] = [root];
-
-  function stat(pid: number): { comm: string; ppid: number } | undefined {
-    const text = deps.readTextFile(`${procRoot}/${pid}/stat`);
-    return text ? parseStat(text) : undefined;
-  }
-
-  /** Walks the parent chain; bounded so a malformed /proc cannot loop us. */
-  function descends(pid: number): boolean {
-    let p = pid;
-    for (let depth = 0; depth < 256 && p > 1; depth++) {
-      if (p === root) return true;
-      const s = stat(p);
-      if (!s) return false;
-      p = s.ppid;
-    }
-    return p === root;
-  }
-
-  /**
-   * The root's current descendants: from `task/<tid>/children` when the kernel
-   * has it (CONFIG_PROC_CHILDREN), else one pass over every `/proc/<pid>/stat`
-   * (a small read each, much cheaper than reading every process's fds).
-   */
-  function descendants(): number[] {
-    const tasks = deps.listDir(`${procRoot}/${root}/task`);
-    const viaChildren = tasks.length > 0 &&
-      deps.readTextFile(`${procRoot}/${root}/task/${tasks[0]}/children`) !== undefined;
-    const out: number[] = [root];
-    if (viaChildren) {
-      for (let i = 0; i < out.length && out.length < 100_000; i++) {
-        const pid = out[i]!;
-        for (const tid of deps.listDir(`${procRoot}/${pid}/task`)) {
-          const text = deps.readTextFile(`${procRoot}/${pid}/task/${tid}/children`) ?? "";
-          for (const c of text.split(" ")) if (/^\d+$/.test(c)) out.push(Number(c));
-        }
-      }
-      return out;
-    }
-    const children = new Map<number, number[]>();
-    for (const pid of numericEntries(deps, procRoot)) {
-      const s = stat(pid);
-      if (!s) continue;
-      const list = children.get(s.ppid) ?? [];
-      list.push(pid);
-      children.set(s.ppid, list);
-    }
-    for (let i = 0; i < out.length; i++) out.push(...(children.get(out[i]!) ?? []));
-    return out;
-  }
-
-  function verdict(
-    kind: VerdictKind,
-    found: { pid?: number; uid?: number; inode?: string },
-    reason: string,
-  ): OwnerVerdict {
-    const pid = found.pid;
-    return {
-      allowed: kind === "allowed",
-      kind,
-      uid: found.uid,
-      pid,
-      comm: pid === undefined ? undefined : stat(pid)?.comm,
-      inode: found.inode,
-      reason,
-    };
-  }
-
-  function gone(uid: number | undefined): OwnerVerdict {
-    return {
-      allowed: false,
-      kind: "gone",
-      uid,
-      pid: undefined,
-      comm: undefined,
-      inode: undefined,
-      reason: "the connection closed before it could be checked",
-    };
-  }
+  const inTree = (pid: number, target: string): boolean =>
+    holdsSocket(pid, target, deps, procRoot) && descends(view, pid, root);
+  const ALLOWED = "descends from the wrapped command";
 
   return {
     decide(key) {
@@ -231,24 +242,24 @@ export function createOwnerCheck(
       // Another user's process can never be in our tree (a setuid descendant
       // would be, but it no longer acts for us): refuse without any scan.
       if (uid !== options.uid) {
-        return verdict("other_user", { uid, inode }, `another user (uid ${uid})`);
+        return verdict(view, "other_user", { uid, inode, reason: `another user (uid ${uid})` });
       }
       const target = `socket:[${inode}]`;
       const tried = new Set<number>();
       for (const pid of known) {
         tried.add(pid);
         // A remembered pid may have exited and been reused: re-check its ancestry.
-        if (holdsSocket(pid, target, deps, procRoot) && descends(pid)) {
-          return verdict("allowed", { pid, uid, inode }, "descends from the wrapped command");
+        if (inTree(pid, target)) {
+          return verdict(view, "allowed", { pid, uid, inode, reason: ALLOWED });
         }
       }
-      known = descendants();
+      known = descendants(view, root);
       for (const pid of known) {
         if (tried.has(pid)) continue;
         // The listing is older than this check: the pid may have exited and
         // been reused by an outsider since. Re-check its ancestry now.
-        if (holdsSocket(pid, target, deps, procRoot) && descends(pid)) {
-          return verdict("allowed", { pid, uid, inode }, "descends from the wrapped command");
+        if (inTree(pid, target)) {
+          return verdict(view, "allowed", { pid, uid, inode, reason: ALLOWED });
         }
       }
       // The client may have closed while we searched: between close() taking
@@ -256,12 +267,16 @@ export function createOwnerCheck(
       // socket still has its inode but no process holds it. Ask again.
       const again = findSocket(key);
       if (!again || again.inode !== inode) return gone(again?.uid);
-      return verdict("outside_tree", { uid, inode }, "not a descendant of the wrapped command");
+      return verdict(view, "outside_tree", {
+        uid,
+        inode,
+        reason: "not a descendant of the wrapped command",
+      });
     },
     name(inode) {
       const target = `socket:[${inode}]`;
       for (const pid of numericEntries(deps, procRoot)) {
-        if (holdsSocket(pid, target, deps, procRoot)) return { pid, comm: stat(pid)?.comm };
+        if (holdsSocket(pid, target, deps, procRoot)) return { pid, comm: stat(view, pid)?.comm };
       }
       return undefined;
     },

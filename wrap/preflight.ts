@@ -6,13 +6,18 @@
  */
 import type { Config } from "../shared/config.ts";
 import { GateError, isGateError } from "../shared/errors.ts";
-import type { GateClient } from "../shared/gate_client.ts";
+import { createGateClient, type GateClient } from "../shared/gate_client.ts";
+import type { Logger } from "../shared/log.ts";
+import { basename, dirname } from "../shared/path.ts";
 import {
+  checkedThrough,
   checkSocketDirWritable,
   checkSocketTrust,
   type SocketTrustDeps,
+  SYSTEM_SOCKET_TRUST_DEPS,
   writableDirMessage,
 } from "../shared/socket_trust.ts";
+import { pinDirectory } from "./pinned_dir.ts";
 
 /** Deadline for the gate's health answer: over ssh a sleeping laptop leaves a connect hanging. */
 export const PREFLIGHT_TIMEOUT_MS = 5000;
@@ -70,4 +75,43 @@ export async function preflightGate(options: PreflightOptions): Promise<void> {
       }) is older than this with-prod and cannot bind the prod session to it (session lease); update gcp-gate on the host`,
     );
   }
+}
+
+/** The gate client with-prod uses, and the socket checks it makes. */
+export interface PinnedGate {
+  readonly gate: GateClient;
+  /** Checks through the pinned directory (or by path where it cannot be pinned). */
+  readonly trust: SocketTrustDeps;
+  /** Closes the client and the pinned directory. */
+  close(): void;
+}
+
+/**
+ * Opens the socket's directory once (wrap/pinned_dir.ts) and makes every
+ * check and every gate call through it: renaming a parent directory after the
+ * checks (root in a container can rename the read-only mount point's parent)
+ * cannot put a relay in front of the gate.
+ */
+export function pinnedGateClient(config: Config, log: Logger): PinnedGate {
+  const socket = config.socket_path;
+  const pinned = pinDirectory(dirname(socket));
+  if (!pinned) log.debug("socket directory not pinned (no /proc or libc): checked by path");
+  const trust = pinned
+    ? checkedThrough(SYSTEM_SOCKET_TRUST_DEPS, socket, pinned.path)
+    : SYSTEM_SOCKET_TRUST_DEPS;
+  const gate = createGateClient({
+    socketPath: socket,
+    ...(pinned ? { connectPath: `${pinned.path}/${basename(socket)}` } : {}),
+    timeoutMs: 10_000,
+    // Before every call, not just once: the socket can be replaced meanwhile.
+    checkSocket: (p) => checkSocketTrust(p, trust),
+  });
+  return {
+    gate,
+    trust,
+    close() {
+      gate.close();
+      pinned?.close();
+    },
+  };
 }

@@ -7,21 +7,14 @@ import { redactArgv } from "../shared/argv_redact.ts";
 import { printError } from "../shared/cli.ts";
 import type { Config } from "../shared/config.ts";
 import { GateError, isGateError } from "../shared/errors.ts";
-import { createGateClient, type GateClient } from "../shared/gate_client.ts";
+import type { GateClient } from "../shared/gate_client.ts";
 import type { Logger } from "../shared/log.ts";
 import type { SessionLease } from "../shared/session_lease.ts";
 import { createApprovalCode } from "./approval_code.ts";
 import { buildChildEnv, NESTING_MARKER, parseExtra, parseNestingMarker } from "./child_env.ts";
 import { createPrivateConfig, type PrivateConfig } from "./cloudsdk_config.ts";
 import { resolveCommand } from "./command.ts";
-import {
-  checkedThrough,
-  checkSocketTrust,
-  SYSTEM_SOCKET_TRUST_DEPS,
-} from "../shared/socket_trust.ts";
-import { basename, dirname } from "../shared/path.ts";
-import { pinDirectory, type PinnedDir } from "./pinned_dir.ts";
-import { preflightGate } from "./preflight.ts";
+import { pinnedGateClient, preflightGate } from "./preflight.ts";
 import { type CallerOrigin, callerOrigin } from "./origin.ts";
 import { probeProxy } from "./probe.ts";
 import { exitCodeForSignal, supervise } from "./supervise.ts";
@@ -166,6 +159,193 @@ function watchLease(lease: SessionLease, proxy: TempProxy, log: Logger): () => v
   };
 }
 
+/** What the steps after the command's resolution share. */
+interface RunContext {
+  readonly req: WithProdRequest;
+  readonly log: Logger;
+  readonly path: string;
+  readonly args: readonly string[];
+  readonly callerEnv: Record<string, string>;
+  readonly scopes: string[];
+  readonly cancel: AbortSignal;
+  /** The first signal received, if any: with-prod then exits as the signal says. */
+  readonly received: () => Deno.Signal | undefined;
+  /** Run when with-prod ends (e.g. the pinned socket directory's descriptor). */
+  readonly closers: (() => void)[];
+}
+
+/** 8. Nested inside a with-prod for the same project: its proxy and session, or undefined. */
+async function runNested(ctx: RunContext): Promise<number | undefined> {
+  const { req, callerEnv, scopes } = ctx;
+  const outer = parseNestingMarker(callerEnv[NESTING_MARKER]);
+  if (
+    !outer || outer.project !== req.project || !scopes.every((s) => outer.scopes.includes(s)) ||
+    !(await probeProxy(outer.proxy))
+  ) {
+    return undefined;
+  }
+  ctx.log.debug("reusing the running prod session", { proxy: outer.proxy });
+  const env = buildChildEnv(callerEnv, {
+    proxy: outer.proxy,
+    configDir: outer.configDir,
+    account: outer.account,
+    project: outer.project,
+    scopes: outer.scopes,
+    extras: req.extras,
+  });
+  const received = ctx.received();
+  if (received) return exitCodeForSignal(received);
+  return await spawnAndWait(ctx.path, [...ctx.args], env, () => {});
+}
+
+/** Teardown, whatever happened: revoke, stop the proxy, delete the config, end the lease. */
+async function teardown(
+  ctx: RunContext,
+  held: {
+    gate: GateClient;
+    sessionId: string;
+    lease: SessionLease;
+    proxy: TempProxy | undefined;
+    cfg: PrivateConfig | undefined;
+  },
+): Promise<void> {
+  const { log } = ctx;
+  const { gate, proxy, cfg } = held;
+  log.debug("tearing down: revoking the session, stopping the proxy");
+  // Revoke first (it is what shortens the credentials' life), in parallel
+  // with stopping the proxy; both are bounded.
+  const revoked = gate.deleteSession(held.sessionId, { timeoutMs: 5000 }).catch((err) =>
+    log.warn(
+      "could not revoke the prod session at the gate; it ends at its expiry (or restart gcp-gate)",
+      { error: (err as Error).message },
+    )
+  );
+  const stopped = proxy?.shutdown().catch((err) =>
+    log.warn("stopping the temporary proxy failed", { error: String(err) })
+  );
+  try {
+    cfg?.remove();
+  } catch (err) {
+    log.warn(`could not delete ${cfg?.dir}; delete it yourself`, { error: String(err) });
+  }
+  await Promise.all([revoked, stopped]);
+  // Ends the lease: had DELETE not reached the gate, this alone revokes the session.
+  held.lease.close();
+  gate.close();
+  log.debug("teardown done");
+}
+
+/** 3 to 7: with an approved session, the proxy, the private config, the command, teardown. */
+async function runApproved(
+  ctx: RunContext,
+  opts: { gate: GateClient; lease: SessionLease; proxyStart: Promise<TempProxy> },
+): Promise<number> {
+  const { log, req } = ctx;
+  const { gate, lease } = opts;
+  const session = lease.session;
+  const project = session.project ?? req.project;
+  let proxy: TempProxy | undefined;
+  let cfg: PrivateConfig | undefined;
+  let unwatch = (): void => {};
+  try {
+    // 3. The temporary proxy, serving nobody until the child exists.
+    proxy = await opts.proxyStart;
+    log.debug("temporary proxy ready", { proxy: proxy.hostPort });
+    unwatch = watchLease(lease, proxy, log);
+    const sessionScopes = session.scopes.length > 0 ? session.scopes : ctx.scopes;
+    // 5. Private gcloud config naming the account and project, with no
+    // credential: gcloud gets its token from the proxy like every other
+    // client (a token file would be readable by any same-uid process).
+    cfg = createPrivateConfig({ account: session.service_account, project });
+    // Warm the proxy's cache so the command's first token request is quick;
+    // a failure here is answered to the command by the proxy itself.
+    proxy.tokens.get(sessionScopes).catch(() => {});
+    const env = buildChildEnv(ctx.callerEnv, {
+      proxy: proxy.hostPort,
+      configDir: cfg.dir,
+      account: session.service_account,
+      project,
+      scopes: sessionScopes,
+      extras: req.extras,
+      requestReason: session.request_reason,
+    });
+    const received = ctx.received();
+    if (received) return exitCodeForSignal(received);
+    // 4 + 6. Run it; only its process tree may use the proxy.
+    const p = proxy;
+    log.debug("starting the command", { command: ctx.path });
+    return await spawnAndWait(ctx.path, [...ctx.args], env, (pid) => p.allowTree(pid));
+  } finally {
+    // 7. Teardown, whatever happened.
+    unwatch();
+    await teardown(ctx, { gate, sessionId: session.session_id, lease, proxy, cfg });
+  }
+}
+
+/** 2. Asks the gate (a human decides); the proxy starts meanwhile. */
+async function runWithGate(ctx: RunContext): Promise<number> {
+  const { req, log } = ctx;
+  const pinned = pinnedGateClient(req.config, log);
+  ctx.closers.push(() => pinned.close());
+  const { gate, trust } = pinned;
+  const exitOrThrow = (err: unknown): number => {
+    const received = ctx.received();
+    if (received) return exitCodeForSignal(received);
+    throw err;
+  };
+  try {
+    await preflightGate({
+      config: req.config,
+      gate,
+      deps: trust,
+      signal: ctx.cancel,
+    });
+  } catch (err) {
+    return exitOrThrow(err);
+  }
+  // The proxy serves nobody until the command runs, and it saves time after approval.
+  const opened: { session?: ActiveSession } = {};
+  const proxyStart = startTempProxy({
+    gate,
+    session: () => opened.session,
+    project: req.project,
+    zone: req.config.zone,
+    log,
+    maxConnections: req.config.max_connections,
+    idleTimeoutMs: req.config.idle_timeout_seconds * 1000,
+  });
+  // Handled where it is awaited; this only stops an early failure counting as unhandled.
+  proxyStart.catch(() => {});
+  let lease: SessionLease;
+  try {
+    log.debug("asking the gate for a prod session");
+    lease = await askForSession(
+      gate,
+      req,
+      ctx.scopes,
+      ctx.cancel,
+      callerOrigin(ctx.callerEnv, Deno.hostname),
+    );
+  } catch (err) {
+    await (await proxyStart.catch(() => undefined))?.shutdown();
+    gate.close();
+    return exitOrThrow(err);
+  }
+  const session = lease.session;
+  opened.session = {
+    id: session.session_id,
+    email: session.email,
+    service_account: session.service_account,
+  };
+  const project = session.project ?? req.project;
+  log.info(`approved: prod session for ${project ? `project ${project}` : "no project"}`, {
+    account: session.service_account,
+    expires_in: session.expires_in,
+    token_ttl_seconds: session.token_ttl_seconds,
+  });
+  return await runApproved(ctx, { gate, lease, proxyStart });
+}
+
 /** Runs the whole flow; returns with-prod's exit code. */
 export async function runWithProd(req: WithProdRequest, log: Logger): Promise<number> {
   const [name, ...args] = req.command;
@@ -178,161 +358,27 @@ export async function runWithProd(req: WithProdRequest, log: Logger): Promise<nu
   for (const e of req.extras) parseExtra(e); // usage errors before anyone is asked
   const callerEnv = Deno.env.toObject();
   const scopes = parseScopeList(req.config.scopes);
-
   let received: Deno.Signal | undefined;
-  let pinned: PinnedDir | undefined;
   const cancel = new AbortController();
   const unguard = guardSignals((s) => {
     received ??= s;
     cancel.abort();
   });
+  const ctx: RunContext = {
+    req,
+    log,
+    path: resolved.path,
+    args,
+    callerEnv,
+    scopes,
+    cancel: cancel.signal,
+    received: () => received,
+    closers: [],
+  };
   try {
-    // 8. Nested inside a with-prod for the same project: reuse its proxy and session.
-    const outer = parseNestingMarker(callerEnv[NESTING_MARKER]);
-    if (
-      outer && outer.project === req.project && scopes.every((s) => outer.scopes.includes(s)) &&
-      await probeProxy(outer.proxy)
-    ) {
-      log.debug("reusing the running prod session", { proxy: outer.proxy });
-      const env = buildChildEnv(callerEnv, {
-        proxy: outer.proxy,
-        configDir: outer.configDir,
-        account: outer.account,
-        project: outer.project,
-        scopes: outer.scopes,
-        extras: req.extras,
-      });
-      if (received) return exitCodeForSignal(received);
-      return await spawnAndWait(resolved.path, args, env, () => {});
-    }
-
-    // 2. Ask the gate (a human decides). The proxy starts meanwhile: it
-    // serves nobody until the command runs, and it saves time after approval.
-    // Every check and every call goes through the directory as it is now:
-    // renaming a parent directory later cannot swap in a relay.
-    pinned = pinDirectory(dirname(req.config.socket_path));
-    if (!pinned) log.debug("socket directory not pinned (no /proc or libc): checked by path");
-    const trust = pinned
-      ? checkedThrough(SYSTEM_SOCKET_TRUST_DEPS, req.config.socket_path, pinned.path)
-      : SYSTEM_SOCKET_TRUST_DEPS;
-    const gate = createGateClient({
-      socketPath: req.config.socket_path,
-      ...(pinned ? { connectPath: `${pinned.path}/${basename(req.config.socket_path)}` } : {}),
-      timeoutMs: 10_000,
-      // Before every call, not just once: the socket can be replaced meanwhile.
-      checkSocket: (p) => checkSocketTrust(p, trust),
-    });
-    try {
-      await preflightGate({
-        config: req.config,
-        gate,
-        deps: trust,
-        signal: cancel.signal,
-      });
-    } catch (err) {
-      if (received) return exitCodeForSignal(received);
-      throw err;
-    }
-    const opened: { session?: ActiveSession } = {};
-    const proxyStart = startTempProxy({
-      gate,
-      session: () => opened.session,
-      project: req.project,
-      zone: req.config.zone,
-      log,
-      maxConnections: req.config.max_connections,
-      idleTimeoutMs: req.config.idle_timeout_seconds * 1000,
-    });
-    // Handled where it is awaited; this only stops an early failure counting as unhandled.
-    proxyStart.catch(() => {});
-    let lease: SessionLease;
-    try {
-      log.debug("asking the gate for a prod session");
-      lease = await askForSession(
-        gate,
-        req,
-        scopes,
-        cancel.signal,
-        callerOrigin(callerEnv, Deno.hostname),
-      );
-    } catch (err) {
-      await (await proxyStart.catch(() => undefined))?.shutdown();
-      gate.close();
-      if (received) return exitCodeForSignal(received);
-      throw err;
-    }
-    const session = lease.session;
-    const sessionId = session.session_id;
-    opened.session = {
-      id: sessionId,
-      email: session.email,
-      service_account: session.service_account,
-    };
-    const project = session.project ?? req.project;
-    log.info(`approved: prod session for ${project ? `project ${project}` : "no project"}`, {
-      account: session.service_account,
-      expires_in: session.expires_in,
-      token_ttl_seconds: session.token_ttl_seconds,
-    });
-
-    let proxy: TempProxy | undefined;
-    let cfg: PrivateConfig | undefined;
-    let unwatch = (): void => {};
-    try {
-      // 3. The temporary proxy, serving nobody until the child exists.
-      proxy = await proxyStart;
-      log.debug("temporary proxy ready", { proxy: proxy.hostPort });
-      unwatch = watchLease(lease, proxy, log);
-      const sessionScopes = session.scopes.length > 0 ? session.scopes : scopes;
-      // 5. Private gcloud config naming the account and project, with no
-      // credential: gcloud gets its token from the proxy like every other
-      // client (a token file would be readable by any same-uid process).
-      cfg = createPrivateConfig({ account: session.service_account, project });
-      // Warm the proxy's cache so the command's first token request is quick;
-      // a failure here is answered to the command by the proxy itself.
-      proxy.tokens.get(sessionScopes).catch(() => {});
-      const env = buildChildEnv(callerEnv, {
-        proxy: proxy.hostPort,
-        configDir: cfg.dir,
-        account: session.service_account,
-        project,
-        scopes: sessionScopes,
-        extras: req.extras,
-        requestReason: session.request_reason,
-      });
-      if (received) return exitCodeForSignal(received);
-      // 4 + 6. Run it; only its process tree may use the proxy.
-      const p = proxy;
-      log.debug("starting the command", { command: resolved.path });
-      return await spawnAndWait(resolved.path, args, env, (pid) => p.allowTree(pid));
-    } finally {
-      // 7. Teardown, whatever happened.
-      unwatch();
-      log.debug("tearing down: revoking the session, stopping the proxy");
-      // Revoke first (it is what shortens the credentials' life), in parallel
-      // with stopping the proxy; both are bounded.
-      const revoked = gate.deleteSession(sessionId, { timeoutMs: 5000 }).catch((err) =>
-        log.warn(
-          "could not revoke the prod session at the gate; it ends at its expiry (or restart gcp-gate)",
-          { error: (err as Error).message },
-        )
-      );
-      const stopped = proxy?.shutdown().catch((err) =>
-        log.warn("stopping the temporary proxy failed", { error: String(err) })
-      );
-      try {
-        cfg?.remove();
-      } catch (err) {
-        log.warn(`could not delete ${cfg?.dir}; delete it yourself`, { error: String(err) });
-      }
-      await Promise.all([revoked, stopped]);
-      // Ends the lease: had DELETE not reached the gate, this alone revokes the session.
-      lease.close();
-      gate.close();
-      log.debug("teardown done");
-    }
+    return await runNested(ctx) ?? await runWithGate(ctx);
   } finally {
     unguard();
-    pinned?.close();
+    for (const close of ctx.closers) close();
   }
 }

@@ -122,15 +122,24 @@ export interface TempProxy extends AsyncDisposable {
   shutdown(): Promise<void>;
 }
 
-/** Starts the proxy on 127.0.0.1:0; it serves nobody until {@linkcode TempProxy.allowTree}. */
-export async function startTempProxy(options: TempProxyOptions): Promise<TempProxy> {
-  const { gate, session, log } = options;
-  const tokens = createTokenCache({
-    fetch: (scopes) => gate.token({ scopes, session: requireSession(session).id }),
-  });
-  // Identity is the session's; ID tokens would be the dev account's, so the
-  // prod proxy refuses them rather than hand out a token for the wrong identity.
-  const sessionGate: MetadataGate = {
+/** The 4-tuple the owner lookup needs, from the server's view of a connection. */
+function connectionKey(conn: ConnectionInfo): ConnectionKey {
+  return {
+    client: { address: conn.remoteAddr.hostname, port: conn.remoteAddr.port },
+    server: { address: conn.localAddr.hostname, port: conn.localAddr.port },
+  };
+}
+
+/**
+ * What the prod proxy asks the gate besides tokens: identity is the session's;
+ * ID tokens would be the dev account's, so the prod proxy refuses them rather
+ * than hand out a token for the wrong identity.
+ */
+function sessionMetadataGate(
+  gate: TempProxyOptions["gate"],
+  session: TempProxyOptions["session"],
+): MetadataGate {
+  return {
     identity: () => {
       const s = requireSession(session);
       return Promise.resolve({ email: s.email, service_account: s.service_account });
@@ -145,6 +154,15 @@ export async function startTempProxy(options: TempProxyOptions): Promise<TempPro
         ),
       ),
   };
+}
+
+/** Starts the proxy on 127.0.0.1:0; it serves nobody until {@linkcode TempProxy.allowTree}. */
+export async function startTempProxy(options: TempProxyOptions): Promise<TempProxy> {
+  const { gate, session, log } = options;
+  const tokens = createTokenCache({
+    fetch: (scopes) => gate.token({ scopes, session: requireSession(session).id }),
+  });
+  const sessionGate = sessionMetadataGate(gate, session);
   const ac = new AbortController();
   const handler = createMetadataHandler({
     tokens,
@@ -156,7 +174,6 @@ export async function startTempProxy(options: TempProxyOptions): Promise<TempPro
     log,
     signal: ac.signal,
   });
-  const served = withoutIdentityTokens(handler);
   let check: OwnerCheck | undefined;
   const proc = options.proc ?? REAL_PROC;
   // The finder's self-test (sock_diag) costs ~15 ms of first-use setup: run
@@ -182,10 +199,7 @@ export async function startTempProxy(options: TempProxyOptions): Promise<TempPro
     },
   });
   const decide = (f: SocketFinderHandle, conn: ConnectionInfo): boolean => {
-    const key = {
-      client: { address: conn.remoteAddr.hostname, port: conn.remoteAddr.port },
-      server: { address: conn.localAddr.hostname, port: conn.localAddr.port },
-    };
+    const key = connectionKey(conn);
     const verdict = check ? check.decide(key) : beforeStart(f.find(key));
     if (!verdict.allowed) reporter.refused(verdict, key.client.port);
     return verdict.allowed;
@@ -194,7 +208,7 @@ export async function startTempProxy(options: TempProxyOptions): Promise<TempPro
     finder ? decide(finder, conn) : finderReady.then((f) => decide(f, conn));
   const server = await startMetadataServer({
     port: 0,
-    handler: served,
+    handler: withoutIdentityTokens(handler),
     log,
     authorize,
     maxConnections: options.maxConnections,

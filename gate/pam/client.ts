@@ -9,7 +9,7 @@
  */
 import { GateError } from "../../shared/errors.ts";
 import { sanitizeMessage } from "../../shared/redact.ts";
-import { type FetchFn, googleErrorMessage } from "../google_api.ts";
+import { fetchFailure, type FetchFn, googleErrorMessage } from "../google_api.ts";
 import { withRetry } from "../retry.ts";
 
 /** Every grant state PAM v1 documents. */
@@ -168,67 +168,113 @@ export function entitlementOf(grant: string): string {
   return grant.slice(0, grant.lastIndexOf("/grants/"));
 }
 
+/** What every PAM call shares. */
+interface PamContext {
+  readonly options: PamClientOptions;
+  readonly doFetch: FetchFn;
+  readonly timeoutMs: number;
+  readonly deadlineMs: number;
+  /** `<endpoint>/v1`. */
+  readonly base: string;
+}
+
+/** One attempt: the body text of a 2xx answer, or a GateError saying what failed. */
+async function once(
+  ctx: PamContext,
+  request: { what: string; url: string; init: RequestInit },
+  ms: number,
+): Promise<string> {
+  const { what, url, init } = request;
+  const limit = Math.min(ctx.timeoutMs, ms);
+  let res: Response;
+  try {
+    res = await ctx.doFetch(url, { ...init, signal: AbortSignal.timeout(limit) });
+  } catch (err) {
+    throw fetchFailure(err, { what, url, limitMs: limit, service: "Privileged Access Manager" });
+  }
+  const text = await res.text().catch(() => "");
+  if (!res.ok) {
+    throw new GateError("upstream", `${what}: ${googleErrorMessage(res.status, text)}`, {
+      status: pamStatus(res.status, text),
+    });
+  }
+  return text;
+}
+
+/** A JSON call with retries within the deadline; the answer must be a JSON object. */
+async function call(
+  ctx: PamContext,
+  what: string,
+  req: { url: string; method: string; source: string; body?: string },
+  o: PamCallOptions = {},
+): Promise<Record<string, unknown>> {
+  const headers: Record<string, string> = { authorization: `Bearer ${req.source}` };
+  if (req.body !== undefined) headers["content-type"] = "application/json";
+  if (o.requestReason) headers["x-goog-request-reason"] = o.requestReason;
+  const init: RequestInit = { method: req.method, headers };
+  if (req.body !== undefined) init.body = req.body;
+  const text = await withRetry((remaining) => {
+    o.signal?.throwIfAborted();
+    return once(ctx, { what, url: req.url, init }, remaining);
+  }, {
+    deadlineMs: ctx.deadlineMs,
+    ...(ctx.options.baseDelayMs === undefined ? {} : { baseDelayMs: ctx.options.baseDelayMs }),
+  });
+  try {
+    const j = JSON.parse(text || "{}");
+    if (j && typeof j === "object" && !Array.isArray(j)) return j;
+  } catch { /* below */ }
+  throw new GateError("upstream", `${what}: Google answered with a body that is not JSON`);
+}
+
+/**
+ * The caller's grants of `entitlement` that may still give access. Old grants
+ * (ended, withdrawn) pile up: follow the pages, boundedly, keeping only those.
+ */
+async function searchOwnGrants(
+  ctx: PamContext,
+  source: string,
+  opts: { entitlement: string; call?: PamCallOptions | undefined },
+): Promise<Grant[]> {
+  const { entitlement } = opts;
+  const out: Grant[] = [];
+  let token = "";
+  for (let page = 0; page < MAX_SEARCH_PAGES; page++) {
+    const url =
+      `${ctx.base}/${entitlement}/grants:search?callerRelationship=HAD_CREATED&pageSize=100${
+        token ? `&pageToken=${encodeURIComponent(token)}` : ""
+      }`;
+    const j = await call(ctx, `Cannot list your grants of ${entitlement}`, {
+      url,
+      method: "GET",
+      source,
+    }, opts.call);
+    const list = Array.isArray(j.grants) ? j.grants.slice(0, 100) : [];
+    for (const g of list) {
+      if (!g || typeof g !== "object" || !isGrantOf(g.name, entitlement)) continue;
+      const grant = toGrant(g as Record<string, unknown>, entitlement);
+      if (OPEN_STATES.has(grant.state)) out.push(grant);
+    }
+    token = typeof j.nextPageToken === "string" ? j.nextPageToken.slice(0, 1000) : "";
+    if (!token) break;
+  }
+  return out;
+}
+
 /** Creates the PAM client. */
 export function createPamClient(options: PamClientOptions): PamClient {
-  const doFetch: FetchFn = options.fetch ?? ((i, init) => fetch(i, init));
-  const timeoutMs = options.timeoutMs ?? 10_000;
-  const deadlineMs = options.deadlineMs ?? 30_000;
-  const base = `${options.endpoint}/v1`;
-
-  async function once(what: string, url: string, init: RequestInit, ms: number): Promise<string> {
-    const limit = Math.min(timeoutMs, ms);
-    let res: Response;
-    try {
-      res = await doFetch(url, { ...init, signal: AbortSignal.timeout(limit) });
-    } catch (err) {
-      const timedOut = err instanceof DOMException && err.name === "TimeoutError";
-      throw new GateError(
-        timedOut ? "timeout" : "upstream",
-        timedOut
-          ? `${what}: Privileged Access Manager did not answer within ${limit} ms; try again`
-          : `${what}: cannot reach ${new URL(url).host} (${
-            sanitizeMessage(String((err as Error).message), 200)
-          })`,
-        { cause: err, status: timedOut ? 504 : 502 },
-      );
-    }
-    const text = await res.text().catch(() => "");
-    if (!res.ok) {
-      throw new GateError("upstream", `${what}: ${googleErrorMessage(res.status, text)}`, {
-        status: pamStatus(res.status, text),
-      });
-    }
-    return text;
-  }
-
-  async function call(
-    what: string,
-    url: string,
-    init: { method: string; source: string; body?: string },
-    o: PamCallOptions = {},
-  ): Promise<Record<string, unknown>> {
-    const headers: Record<string, string> = { authorization: `Bearer ${init.source}` };
-    if (init.body !== undefined) headers["content-type"] = "application/json";
-    if (o.requestReason) headers["x-goog-request-reason"] = o.requestReason;
-    const req: RequestInit = { method: init.method, headers };
-    if (init.body !== undefined) req.body = init.body;
-    const text = await withRetry((remaining) => {
-      o.signal?.throwIfAborted();
-      return once(what, url, req, remaining);
-    }, {
-      deadlineMs,
-      ...(options.baseDelayMs === undefined ? {} : { baseDelayMs: options.baseDelayMs }),
-    });
-    try {
-      const j = JSON.parse(text || "{}");
-      if (j && typeof j === "object" && !Array.isArray(j)) return j;
-    } catch { /* below */ }
-    throw new GateError("upstream", `${what}: Google answered with a body that is not JSON`);
-  }
-
+  const ctx: PamContext = {
+    options,
+    doFetch: options.fetch ?? ((i, init) => fetch(i, init)),
+    timeoutMs: options.timeoutMs ?? 10_000,
+    deadlineMs: options.deadlineMs ?? 30_000,
+    base: `${options.endpoint}/v1`,
+  };
+  const base = ctx.base;
   return {
     async getEntitlement(source, name, o) {
-      const j = await call(`Cannot read entitlement ${name}`, `${base}/${name}`, {
+      const j = await call(ctx, `Cannot read entitlement ${name}`, {
+        url: `${base}/${name}`,
         method: "GET",
         source,
       }, o);
@@ -241,7 +287,8 @@ export function createPamClient(options: PamClientOptions): PamClient {
     },
     async createGrant(source, entitlement, g, o) {
       const url = `${base}/${entitlement}/grants?requestId=${encodeURIComponent(g.requestId)}`;
-      const j = await call(`Cannot request a grant of ${entitlement}`, url, {
+      const j = await call(ctx, `Cannot request a grant of ${entitlement}`, {
+        url,
         method: "POST",
         source,
         body: JSON.stringify({
@@ -252,39 +299,18 @@ export function createPamClient(options: PamClientOptions): PamClient {
       return toGrant(j, entitlement);
     },
     async getGrant(source, name, o) {
-      const j = await call(`Cannot read grant ${name}`, `${base}/${name}`, {
+      const j = await call(ctx, `Cannot read grant ${name}`, {
+        url: `${base}/${name}`,
         method: "GET",
         source,
       }, o);
       return toGrant(j, entitlementOf(name));
     },
-    async searchOwnGrants(source, entitlement, o) {
-      // Old grants (ended, withdrawn) pile up: follow the pages, boundedly,
-      // keeping only grants that may still give access.
-      const out: Grant[] = [];
-      let token = "";
-      for (let page = 0; page < MAX_SEARCH_PAGES; page++) {
-        const url =
-          `${base}/${entitlement}/grants:search?callerRelationship=HAD_CREATED&pageSize=100${
-            token ? `&pageToken=${encodeURIComponent(token)}` : ""
-          }`;
-        const j = await call(`Cannot list your grants of ${entitlement}`, url, {
-          method: "GET",
-          source,
-        }, o);
-        const list = Array.isArray(j.grants) ? j.grants.slice(0, 100) : [];
-        for (const g of list) {
-          if (!g || typeof g !== "object" || !isGrantOf(g.name, entitlement)) continue;
-          const grant = toGrant(g as Record<string, unknown>, entitlement);
-          if (OPEN_STATES.has(grant.state)) out.push(grant);
-        }
-        token = typeof j.nextPageToken === "string" ? j.nextPageToken.slice(0, 1000) : "";
-        if (!token) break;
-      }
-      return out;
-    },
+    searchOwnGrants: (source, entitlement, o) =>
+      searchOwnGrants(ctx, source, { entitlement, call: o }),
     async withdrawGrant(source, name, o) {
-      const j = await call(`Cannot withdraw grant ${name}`, `${base}/${name}:withdraw`, {
+      const j = await call(ctx, `Cannot withdraw grant ${name}`, {
+        url: `${base}/${name}:withdraw`,
         method: "POST",
         source,
         body: "{}",
@@ -298,7 +324,8 @@ export function createPamClient(options: PamClientOptions): PamClient {
         : undefined;
     },
     async operationDone(source, name, o) {
-      const j = await call(`Cannot read operation ${name}`, `${base}/${name}`, {
+      const j = await call(ctx, `Cannot read operation ${name}`, {
+        url: `${base}/${name}`,
         method: "GET",
         source,
       }, o);

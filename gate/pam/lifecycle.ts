@@ -121,124 +121,174 @@ export function endedError(g: Grant): GateError {
   }
 }
 
-/** Creates the lifecycle driver. */
-export function createGrantLifecycle(deps: GrantLifecycleDeps): GrantLifecycle {
-  const now = deps.now ?? Date.now;
-  const pollMs = deps.pollMs ?? 5000;
-  const seen = new Map<string, string>();
+/** What the lifecycle's steps share: the deps, the clock, each grant's last state seen. */
+interface LifecycleState {
+  readonly deps: GrantLifecycleDeps;
+  readonly now: () => number;
+  readonly pollMs: number;
+  readonly seen: Map<string, string>;
+}
 
-  function observe(g: Grant): Grant {
-    const previous = seen.get(g.name);
-    if (previous !== g.state) {
-      // Bounded: a gate holds few grants; forget the oldest beyond 256.
-      if (seen.size >= 256) seen.delete(seen.keys().next().value!);
-      seen.set(g.name, g.state);
-      deps.onState?.(g, previous);
+/** Reports a grant's state change (once per change). */
+function observe(state: LifecycleState, g: Grant): Grant {
+  const { seen } = state;
+  const previous = seen.get(g.name);
+  if (previous !== g.state) {
+    // Bounded: a gate holds few grants; forget the oldest beyond 256.
+    if (seen.size >= 256) seen.delete(seen.keys().next().value!);
+    seen.set(g.name, g.state);
+    state.deps.onState?.(g, previous);
+  }
+  return g;
+}
+
+async function findOpen(
+  state: LifecycleState,
+  o: AcquireOptions,
+  src: string,
+): Promise<Grant | undefined> {
+  const mine = await state.deps.client.searchOwnGrants(src, o.entitlement, {
+    requestReason: o.requestReason,
+    signal: o.signal,
+  });
+  return mine.find((g) => g.state === "ACTIVE") ??
+    mine.find((g) => WAITING_STATES.has(g.state));
+}
+
+async function withdraw(
+  state: LifecycleState,
+  name: string,
+  opts: { requestReason: string; timeoutMs: number },
+): Promise<string> {
+  const { deps, now } = state;
+  const { requestReason, timeoutMs } = opts;
+  const deadline = now() + timeoutMs;
+  const signal = AbortSignal.timeout(timeoutMs);
+  try {
+    const src = await deps.source();
+    const op = await deps.client.withdrawGrant(src, name, { requestReason, signal });
+    while (op !== undefined) {
+      if (await deps.client.operationDone(src, op, { requestReason, signal })) break;
+      if (now() + 250 >= deadline) return "withdrawal requested; not confirmed in time";
+      await sleep(250, signal);
+    }
+    const g = await deps.client.getGrant(src, name, { requestReason, signal }).catch(() =>
+      undefined
+    );
+    if (g) observe(state, g);
+    return "withdrawn";
+  } catch (err) {
+    if (err instanceof GateError && err.status === 409) return "already ended";
+    throw err;
+  }
+}
+
+/** The caller's open grant, or a new one (another may appear meanwhile: then that one). */
+async function openOrCreate(
+  state: LifecycleState,
+  o: AcquireOptions,
+  src: string,
+): Promise<{ g: Grant; created: boolean }> {
+  const existing = await findOpen(state, o, src);
+  if (existing !== undefined) return { g: existing, created: false };
+  try {
+    const g = await state.deps.client.createGrant(src, o.entitlement, {
+      requestId: o.requestId,
+      durationSeconds: o.durationSeconds,
+      justification: o.justification,
+    }, { requestReason: o.requestReason, signal: o.signal });
+    return { g, created: true };
+  } catch (err) {
+    // PAM allows one open grant per entitlement and requester: another
+    // request (a second with-prod, the console) made one meanwhile.
+    if (!(err instanceof GateError && err.status === 409)) throw err;
+    const g = await findOpen(state, o, src);
+    if (g === undefined) throw err;
+    return { g, created: false };
+  }
+}
+
+/** Polls until the grant is ACTIVE; withdraws one we created if we stop waiting. */
+async function waitActive(
+  state: LifecycleState,
+  first: Grant,
+  opts: { o: AcquireOptions; src: string; created: boolean; deadline: number },
+): Promise<Grant> {
+  const { deps, now, pollMs } = state;
+  const { o, created } = opts;
+  let g = first;
+  let lastProgress = "";
+  let polls = 0;
+  try {
+    while (g.state !== "ACTIVE") {
+      if (!WAITING_STATES.has(g.state)) throw endedError(g);
+      if (g.state !== lastProgress) {
+        lastProgress = g.state;
+        o.onProgress?.(progressMessage(g));
+      }
+      if (now() + pollMs > opts.deadline) {
+        throw new GateError(
+          "timeout",
+          `grant ${g.name} is still ${g.state} after ${
+            Math.round(o.waitMs / 1000)
+          } s (pam_wait_seconds); ${
+            created ? "it was withdrawn" : "it was left as it is"
+          } — ask a teammate to approve it first, or raise pam_wait_seconds`,
+        );
+      }
+      // Quick first looks (activation often takes seconds), then every pollMs.
+      await sleep(Math.min(pollMs, 500 * 1.5 ** polls++), o.signal);
+      g = observe(
+        state,
+        await deps.client.getGrant(opts.src, g.name, {
+          requestReason: o.requestReason,
+          signal: o.signal,
+        }),
+      );
     }
     return g;
-  }
-
-  async function findOpen(o: AcquireOptions, src: string): Promise<Grant | undefined> {
-    const mine = await deps.client.searchOwnGrants(src, o.entitlement, {
-      requestReason: o.requestReason,
-      signal: o.signal,
-    });
-    return mine.find((g) => g.state === "ACTIVE") ??
-      mine.find((g) => WAITING_STATES.has(g.state));
-  }
-
-  async function withdraw(name: string, requestReason: string, timeoutMs: number) {
-    const deadline = now() + timeoutMs;
-    const signal = AbortSignal.timeout(timeoutMs);
-    try {
-      const src = await deps.source();
-      const op = await deps.client.withdrawGrant(src, name, { requestReason, signal });
-      while (op !== undefined) {
-        if (await deps.client.operationDone(src, op, { requestReason, signal })) break;
-        if (now() + 250 >= deadline) return "withdrawal requested; not confirmed in time";
-        await sleep(250, signal);
-      }
-      const g = await deps.client.getGrant(src, name, { requestReason, signal }).catch(() =>
-        undefined
-      );
-      if (g) observe(g);
-      return "withdrawn";
-    } catch (err) {
-      if (err instanceof GateError && err.status === 409) return "already ended";
-      throw err;
+  } catch (err) {
+    // Nobody will use a grant we asked for and stopped waiting for.
+    if (created && !ENDED_STATES.has(g.state)) {
+      await withdraw(state, g.name, { requestReason: o.requestReason, timeoutMs: 5000 })
+        .catch(() => {});
     }
+    if (o.signal.aborted && !(err instanceof GateError)) {
+      throw new GateError(
+        "timeout",
+        `the request ended while grant ${g.name} was ${g.state} (the caller left or the gate is stopping)${
+          created ? "; it was withdrawn" : ""
+        }`,
+        { status: 503 },
+      );
+    }
+    throw err;
   }
+}
 
+/** Creates the lifecycle driver. */
+export function createGrantLifecycle(deps: GrantLifecycleDeps): GrantLifecycle {
+  const state: LifecycleState = {
+    deps,
+    now: deps.now ?? Date.now,
+    pollMs: deps.pollMs ?? 5000,
+    seen: new Map(),
+  };
   return {
     async acquire(o) {
-      const deadline = now() + o.waitMs;
+      const deadline = state.now() + o.waitMs;
       const src = await deps.source();
-      const opts = { requestReason: o.requestReason, signal: o.signal };
-      let created = false;
-      let g = await findOpen(o, src);
-      if (g === undefined) {
-        try {
-          g = await deps.client.createGrant(src, o.entitlement, {
-            requestId: o.requestId,
-            durationSeconds: o.durationSeconds,
-            justification: o.justification,
-          }, opts);
-          created = true;
-        } catch (err) {
-          // PAM allows one open grant per entitlement and requester: another
-          // request (a second with-prod, the console) made one meanwhile.
-          if (!(err instanceof GateError && err.status === 409)) throw err;
-          g = await findOpen(o, src);
-          if (g === undefined) throw err;
-        }
-      }
+      const { g, created } = await openOrCreate(state, o, src);
       const ours = created || (g.justification ?? "").startsWith(JUSTIFICATION_PREFIX);
-      observe(g);
-      let lastProgress = "";
-      let polls = 0;
-      try {
-        while (g.state !== "ACTIVE") {
-          if (!WAITING_STATES.has(g.state)) throw endedError(g);
-          if (g.state !== lastProgress) {
-            lastProgress = g.state;
-            o.onProgress?.(progressMessage(g));
-          }
-          if (now() + pollMs > deadline) {
-            throw new GateError(
-              "timeout",
-              `grant ${g.name} is still ${g.state} after ${
-                Math.round(o.waitMs / 1000)
-              } s (pam_wait_seconds); ${
-                created ? "it was withdrawn" : "it was left as it is"
-              } — ask a teammate to approve it first, or raise pam_wait_seconds`,
-            );
-          }
-          // Quick first looks (activation often takes seconds), then every pollMs.
-          await sleep(Math.min(pollMs, 500 * 1.5 ** polls++), o.signal);
-          g = observe(await deps.client.getGrant(src, g.name, opts));
-        }
-      } catch (err) {
-        // Nobody will use a grant we asked for and stopped waiting for.
-        if (created && !ENDED_STATES.has(g.state)) {
-          await withdraw(g.name, o.requestReason, 5000).catch(() => {});
-        }
-        if (o.signal.aborted && !(err instanceof GateError)) {
-          throw new GateError(
-            "timeout",
-            `the request ended while grant ${g.name} was ${g.state} (the caller left or the gate is stopping)${
-              created ? "; it was withdrawn" : ""
-            }`,
-            { status: 503 },
-          );
-        }
-        throw err;
-      }
-      return { grant: g, created: ours };
+      observe(state, g);
+      const active = await waitActive(state, g, { o, src, created, deadline });
+      return { grant: active, created: ours };
     },
     async check(name, requestReason) {
       const src = await deps.source();
-      return observe(await deps.client.getGrant(src, name, { requestReason }));
+      return observe(state, await deps.client.getGrant(src, name, { requestReason }));
     },
-    withdraw,
+    withdraw: (name, requestReason, timeoutMs) =>
+      withdraw(state, name, { requestReason, timeoutMs }),
   };
 }

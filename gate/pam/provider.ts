@@ -13,10 +13,15 @@ import { GateError } from "../../shared/errors.ts";
 import type { Logger } from "../../shared/log.ts";
 import { redactArgv } from "../../shared/argv_redact.ts";
 import { formatDuration } from "../approval/format.ts";
-import type { AuditLog } from "../audit.ts";
+import type { AuditEntry, AuditLog } from "../audit.ts";
 import type { GoogleApi, MintedToken } from "../google_api.ts";
 import { type Entitlement, type Grant, JUSTIFICATION_PREFIX, type PamClient } from "./client.ts";
-import { createGrantLifecycle, ENDED_STATES, endedError } from "./lifecycle.ts";
+import {
+  createGrantLifecycle,
+  ENDED_STATES,
+  endedError,
+  type GrantLifecycle,
+} from "./lifecycle.ts";
 
 /** What a provider learns about an approved request. */
 export interface ProdAccessContext {
@@ -135,12 +140,204 @@ export function justificationFor(ctx: ProdAccessContext): string {
   return text.length > 500 ? `${text.slice(0, 499)}…` : text;
 }
 
+/** What the provider's steps share: the deps, the grants held, the entitlement once read. */
+interface ProviderState {
+  readonly deps: PamProviderDeps;
+  readonly now: () => number;
+  readonly recheckMs: number;
+  readonly held: Map<string, Held>;
+  entitlement: Entitlement | undefined;
+  readonly src: () => Promise<string>;
+  readonly lifecycle: GrantLifecycle;
+}
+
+/** The audit result for a grant that reached `state`. */
+function resultOf(state: string): AuditEntry["result"] {
+  return state === "ACTIVE"
+    ? "granted"
+    : state === "WITHDRAWN"
+    ? "withdrawn"
+    : ENDED_STATES.has(state)
+    ? (state === "DENIED" ? "denied" : "ended")
+    : "waiting";
+}
+
+function endsAt(h: Held): number | undefined {
+  const d = Number(/^(\d+)/.exec(h.grant.requestedDuration ?? "")?.[1]);
+  return h.grant.activatedAt !== undefined && Number.isFinite(d)
+    ? h.grant.activatedAt + d * 1000
+    : undefined;
+}
+
+/** Drops one holder of `name`; the last one withdraws the grant if gcp-gate created it. */
+async function withdrawIfLast(
+  state: ProviderState,
+  name: string,
+  opts: { why: ReleaseReason; timeoutMs: number },
+): Promise<void> {
+  const { deps, held } = state;
+  const { why } = opts;
+  const h = held.get(name);
+  if (!h) return;
+  h.holders--;
+  if (h.holders > 0) return;
+  held.delete(name);
+  if (!h.ours || h.ended) {
+    if (!h.ours) {
+      deps.audit.record({
+        endpoint: "pam",
+        level: "prod",
+        result: "granted",
+        grant: name,
+        grant_state: h.grant.state,
+        error: "left active: not created by gcp-gate (withdraw it yourself when done)",
+      });
+    }
+    return;
+  }
+  try {
+    const what = await state.lifecycle.withdraw(name, h.requestReason, opts.timeoutMs);
+    deps.audit.record({
+      endpoint: "pam",
+      level: "prod",
+      result: "withdrawn",
+      grant: name,
+      approval: `${why}: ${what}`,
+    });
+  } catch (err) {
+    deps.log.warn(`could not withdraw PAM grant ${name}; withdraw it in the console`, {
+      error: (err as Error).message,
+    });
+    deps.audit.record({
+      endpoint: "pam",
+      level: "prod",
+      result: "error",
+      grant: name,
+      error: `withdrawal failed (${why}): ${(err as Error).message.slice(0, 200)}`,
+    });
+  }
+}
+
+/** The dialog's one line: the entitlement, a few roles, the duration, whose tokens. */
+async function describeGrant(state: ProviderState, signal: AbortSignal): Promise<string> {
+  const { deps } = state;
+  if (state.entitlement === undefined) {
+    try {
+      state.entitlement = await deps.client.getEntitlement(await state.src(), deps.entitlement, {
+        signal: AbortSignal.any([signal, AbortSignal.timeout(3000)]),
+      });
+    } catch (err) {
+      deps.log.debug("could not read the entitlement's roles", { error: String(err) });
+    }
+  }
+  // One line that fits the dialog's width: the entitlement, a few roles, the duration, whose tokens.
+  const all = state.entitlement?.roles ?? [];
+  const roles = all.length === 0
+    ? ""
+    : ` (${all.slice(0, 3).join(", ")}${all.length > 3 ? ` +${all.length - 3} more` : ""})`;
+  const whose = deps.prodServiceAccount === undefined
+    ? "tokens: YOUR OWN (all your permissions + the granted roles)"
+    : `tokens: ${deps.prodServiceAccount}`;
+  return `PAM grant of ${deps.entitlement}${roles} for ${
+    formatDuration(deps.durationSeconds)
+  }, withdrawn at session end; ${whose}`;
+}
+
+/** An active grant for the session (created or found), held until released. */
+async function acquireGrant(
+  state: ProviderState,
+  ctx: ProdAccessContext,
+): Promise<ProdAccessHandle> {
+  const { deps, held } = state;
+  const { grant, created } = await state.lifecycle.acquire({
+    entitlement: deps.entitlement,
+    durationSeconds: deps.durationSeconds,
+    justification: justificationFor(ctx),
+    requestId: crypto.randomUUID(),
+    requestReason: ctx.requestReason,
+    waitMs: deps.waitSeconds * 1000,
+    signal: ctx.signal,
+    onProgress: ctx.onProgress,
+  });
+  const h = held.get(grant.name);
+  if (h) {
+    h.holders++;
+    h.grant = grant;
+  } else {
+    held.set(grant.name, {
+      grant,
+      holders: 1,
+      ours: created,
+      checkedAt: state.now(),
+      requestReason: ctx.requestReason,
+      ended: undefined,
+    });
+  }
+  return { label: grant.name };
+}
+
+/** Looks at the grant again once `recheckMs` has passed; a failed look is only logged. */
+async function recheck(state: ProviderState, h: Held, requestReason: string): Promise<void> {
+  if (state.now() - h.checkedAt < state.recheckMs) return;
+  try {
+    h.grant = await state.lifecycle.check(h.grant.name, requestReason);
+    h.checkedAt = state.now();
+  } catch (err) {
+    // The look is for a clear message, not for safety (Google itself
+    // takes the roles away when a grant ends): a PAM outage must not
+    // stop a session whose grant is known to be active.
+    state.deps.log.warn(
+      `could not read PAM grant ${h.grant.name}; trying again at the next token`,
+      {
+        error: (err as Error).message,
+      },
+    );
+  }
+}
+
+/** A token while the grant is active, never outliving it. */
+async function grantToken(
+  state: ProviderState,
+  handle: ProdAccessHandle,
+  ask: ProdTokenAsk,
+): Promise<MintedToken> {
+  const { deps, now } = state;
+  const h = state.held.get(handle.label);
+  if (!h) throw new GateError("grant_ended", `grant ${handle.label} was released`);
+  if (h.ended) throw h.ended;
+  await recheck(state, h, ask.requestReason);
+  const end = endsAt(h);
+  if (h.grant.state !== "ACTIVE" || (end !== undefined && end <= now())) {
+    const grantState = h.grant.state === "ACTIVE" ? "ENDED" : h.grant.state;
+    if (grantState !== h.grant.state) {
+      // Ended by the clock, before Google's answer said so: audit it like a state change.
+      deps.audit.record({
+        endpoint: "pam",
+        level: "prod",
+        result: "ended",
+        grant: h.grant.name,
+        grant_state: grantState,
+      });
+    }
+    h.ended = endedError({ ...h.grant, state: grantState });
+    throw h.ended;
+  }
+  const sa = deps.prodServiceAccount;
+  if (sa === undefined) return await deps.source();
+  // The token must not outlive the grant that allowed minting it.
+  const left = end === undefined ? ask.lifetimeSeconds : Math.floor((end - now()) / 1000);
+  return await deps.api.generateAccessToken(
+    await state.src(),
+    sa,
+    ask.scopes,
+    Math.max(1, Math.min(ask.lifetimeSeconds, left)),
+    { requestReason: ask.requestReason },
+  );
+}
+
 /** Creates the PAM provider. */
 export function createPamProvider(deps: PamProviderDeps): ProdAccessProvider {
   const now = deps.now ?? Date.now;
-  const recheckMs = deps.recheckMs ?? 2000;
-  const held = new Map<string, Held>();
-  let entitlement: Entitlement | undefined;
   const src = async (): Promise<string> => (await deps.source()).token;
   const lifecycle = createGrantLifecycle({
     client: deps.client,
@@ -152,174 +349,33 @@ export function createPamProvider(deps: PamProviderDeps): ProdAccessProvider {
       deps.audit.record({
         endpoint: "pam",
         level: "prod",
-        result: g.state === "ACTIVE"
-          ? "granted"
-          : g.state === "WITHDRAWN"
-          ? "withdrawn"
-          : ENDED_STATES.has(g.state)
-          ? (g.state === "DENIED" ? "denied" : "ended")
-          : "waiting",
+        result: resultOf(g.state),
         grant: g.name,
         grant_state: g.state,
       });
     },
   });
-
-  function endsAt(h: Held): number | undefined {
-    const d = Number(/^(\d+)/.exec(h.grant.requestedDuration ?? "")?.[1]);
-    return h.grant.activatedAt !== undefined && Number.isFinite(d)
-      ? h.grant.activatedAt + d * 1000
-      : undefined;
-  }
-
-  async function withdrawIfLast(name: string, why: ReleaseReason, timeoutMs: number) {
-    const h = held.get(name);
-    if (!h) return;
-    h.holders--;
-    if (h.holders > 0) return;
-    held.delete(name);
-    if (!h.ours || h.ended) {
-      if (!h.ours) {
-        deps.audit.record({
-          endpoint: "pam",
-          level: "prod",
-          result: "granted",
-          grant: name,
-          grant_state: h.grant.state,
-          error: "left active: not created by gcp-gate (withdraw it yourself when done)",
-        });
-      }
-      return;
-    }
-    try {
-      const what = await lifecycle.withdraw(name, h.requestReason, timeoutMs);
-      deps.audit.record({
-        endpoint: "pam",
-        level: "prod",
-        result: "withdrawn",
-        grant: name,
-        approval: `${why}: ${what}`,
-      });
-    } catch (err) {
-      deps.log.warn(`could not withdraw PAM grant ${name}; withdraw it in the console`, {
-        error: (err as Error).message,
-      });
-      deps.audit.record({
-        endpoint: "pam",
-        level: "prod",
-        result: "error",
-        grant: name,
-        error: `withdrawal failed (${why}): ${(err as Error).message.slice(0, 200)}`,
-      });
-    }
-  }
-
+  const state: ProviderState = {
+    deps,
+    now,
+    recheckMs: deps.recheckMs ?? 2000,
+    held: new Map(),
+    entitlement: undefined,
+    src,
+    lifecycle,
+  };
   return {
     maxSessionSeconds: deps.durationSeconds,
-    async describe(signal) {
-      if (entitlement === undefined) {
-        try {
-          entitlement = await deps.client.getEntitlement(await src(), deps.entitlement, {
-            signal: AbortSignal.any([signal, AbortSignal.timeout(3000)]),
-          });
-        } catch (err) {
-          deps.log.debug("could not read the entitlement's roles", { error: String(err) });
-        }
-      }
-      // One line that fits the dialog's width: the entitlement, a few roles, the duration, whose tokens.
-      const all = entitlement?.roles ?? [];
-      const roles = all.length === 0
-        ? ""
-        : ` (${all.slice(0, 3).join(", ")}${all.length > 3 ? ` +${all.length - 3} more` : ""})`;
-      const whose = deps.prodServiceAccount === undefined
-        ? "tokens: YOUR OWN (all your permissions + the granted roles)"
-        : `tokens: ${deps.prodServiceAccount}`;
-      return `PAM grant of ${deps.entitlement}${roles} for ${
-        formatDuration(deps.durationSeconds)
-      }, withdrawn at session end; ${whose}`;
-    },
-    async acquire(ctx) {
-      const { grant, created } = await lifecycle.acquire({
-        entitlement: deps.entitlement,
-        durationSeconds: deps.durationSeconds,
-        justification: justificationFor(ctx),
-        requestId: crypto.randomUUID(),
-        requestReason: ctx.requestReason,
-        waitMs: deps.waitSeconds * 1000,
-        signal: ctx.signal,
-        onProgress: ctx.onProgress,
-      });
-      const h = held.get(grant.name);
-      if (h) {
-        h.holders++;
-        h.grant = grant;
-      } else {
-        held.set(grant.name, {
-          grant,
-          holders: 1,
-          ours: created,
-          checkedAt: now(),
-          requestReason: ctx.requestReason,
-          ended: undefined,
-        });
-      }
-      return { label: grant.name };
-    },
-    async token(handle, ask) {
-      const h = held.get(handle.label);
-      if (!h) throw new GateError("grant_ended", `grant ${handle.label} was released`);
-      if (h.ended) throw h.ended;
-      if (now() - h.checkedAt >= recheckMs) {
-        try {
-          h.grant = await lifecycle.check(h.grant.name, ask.requestReason);
-          h.checkedAt = now();
-        } catch (err) {
-          // The look is for a clear message, not for safety (Google itself
-          // takes the roles away when a grant ends): a PAM outage must not
-          // stop a session whose grant is known to be active.
-          deps.log.warn(
-            `could not read PAM grant ${h.grant.name}; trying again at the next token`,
-            {
-              error: (err as Error).message,
-            },
-          );
-        }
-      }
-      const end = endsAt(h);
-      if (h.grant.state !== "ACTIVE" || (end !== undefined && end <= now())) {
-        const state = h.grant.state === "ACTIVE" ? "ENDED" : h.grant.state;
-        if (state !== h.grant.state) {
-          // Ended by the clock, before Google's answer said so: audit it like a state change.
-          deps.audit.record({
-            endpoint: "pam",
-            level: "prod",
-            result: "ended",
-            grant: h.grant.name,
-            grant_state: state,
-          });
-        }
-        h.ended = endedError({ ...h.grant, state });
-        throw h.ended;
-      }
-      const sa = deps.prodServiceAccount;
-      if (sa === undefined) return await deps.source();
-      // The token must not outlive the grant that allowed minting it.
-      const left = end === undefined ? ask.lifetimeSeconds : Math.floor((end - now()) / 1000);
-      return await deps.api.generateAccessToken(
-        await src(),
-        sa,
-        ask.scopes,
-        Math.max(1, Math.min(ask.lifetimeSeconds, left)),
-        { requestReason: ask.requestReason },
-      );
-    },
+    describe: (signal) => describeGrant(state, signal),
+    acquire: (ctx) => acquireGrant(state, ctx),
+    token: (handle, ask) => grantToken(state, handle, ask),
     async release(handle, why) {
-      await withdrawIfLast(handle.label, why, 10_000);
+      await withdrawIfLast(state, handle.label, { why, timeoutMs: 10_000 });
     },
     async close(timeoutMs) {
-      const names = [...held.keys()];
-      for (const n of names) held.get(n)!.holders = 1;
-      await Promise.all(names.map((n) => withdrawIfLast(n, "shutdown", timeoutMs)));
+      const names = [...state.held.keys()];
+      for (const n of names) state.held.get(n)!.holders = 1;
+      await Promise.all(names.map((n) => withdrawIfLast(state, n, { why: "shutdown", timeoutMs })));
     },
   };
 }

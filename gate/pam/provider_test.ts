@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { stubGoogleApi } from "../_prod_fakes.ts";
 import { GateError } from "../../shared/errors.ts";
 import { createLogger } from "../../shared/log.ts";
 import type { AuditEntry, AuditLog } from "../audit.ts";
@@ -36,19 +37,12 @@ function setup(grant: Grant, extra: Partial<PamProviderDeps> = {}, existing = fa
     },
     operationDone: () => Promise.resolve(true),
   };
-  const unused = () => Promise.reject(new Error("unused"));
-  const api: GoogleApi = {
+  const api: GoogleApi = stubGoogleApi({
     generateAccessToken: (_s, _sa, _scopes, lifetime) => {
       minted.push(lifetime);
       return Promise.resolve({ token: "sa-token", expiresAt: Date.now() + lifetime * 1000 });
     },
-    generateIdToken: unused,
-    tokenEmail: unused,
-    projectNumber: unused,
-    oauthToken: unused,
-    stsExchange: unused,
-    getText: unused,
-  };
+  });
   const provider = createPamProvider({
     client,
     api,

@@ -1,0 +1,100 @@
+/**
+ * The state the gate's routes share, passed to each route explicitly: the
+ * injected collaborators and the two bounded caches of the dev-token hot path.
+ */
+import type { Logger } from "../shared/log.ts";
+import { type TokenResponse } from "../shared/protocol.ts";
+import type { AuditLog } from "./audit.ts";
+import type { IdentityService } from "./identity.ts";
+import type { ProdService } from "./prod.ts";
+import type { DevTokenMinter, DevTokenRequest } from "./tokens.ts";
+
+/** Dependencies of {@linkcode createGateHandler} (gate/routes.ts). */
+export interface GateHandlerDeps {
+  tokens: DevTokenMinter;
+  identity: IdentityService;
+  /** The dev service account (reported by /identity). */
+  serviceAccount: string | undefined;
+  prod: ProdService;
+  audit: AuditLog;
+  log: Logger;
+  version: string;
+  maxTokenTtlSeconds: number;
+  sessionTtlSeconds: number;
+  universeDomain: string;
+  defaultProject: string | undefined;
+  startedAt: number;
+  now?: () => number;
+  /** Aborts every waiting approval (shutdown). */
+  signal?: AbortSignal;
+}
+
+/** What every route may use: the deps, the clock, and the hot path's caches. */
+export interface GateState {
+  readonly deps: GateHandlerDeps;
+  readonly now: () => number;
+  readonly ttlRange: { readonly min: number; readonly max: number };
+  /**
+   * Raw request URLs already routed to a valid dev-token query: the hot path
+   * matches the exact string and skips parsing it again (`new URL` is the
+   * largest per-request cost left). Only validated URLs get in, and only so many.
+   */
+  readonly hotUrls: Map<string, DevTokenRequest>;
+  /**
+   * Proxies ask the same few queries over and over: each distinct query
+   * string is validated once (only valid ones are kept, and only so many).
+   */
+  readonly devQueries: Map<string, DevTokenRequest>;
+}
+
+/** One request's view for a route: the shared state, the parsed URL, its disconnect signal. */
+export interface RouteContext {
+  readonly gate: GateState;
+  readonly url: URL;
+  /**
+   * The client's disconnect signal, made on demand: creating it costs a
+   * native op per request, so the cached hot path never asks for it.
+   */
+  readonly signal: () => AbortSignal;
+}
+
+/** A route: a named function of the request and its context. */
+export type Route = (req: Request, ctx: RouteContext) => Promise<Response> | Response;
+
+/** Most entries either cache holds before it is emptied (bounded by design). */
+export const MAX_CACHED_QUERIES = 256;
+
+const JSON_HEADERS: Readonly<Record<string, string>> = {
+  "content-type": "application/json",
+  "cache-control": "no-store",
+};
+
+/** Builds the routes' shared state from the handler's deps. */
+export function createGateState(deps: GateHandlerDeps): GateState {
+  return {
+    deps,
+    now: deps.now ?? Date.now,
+    ttlRange: { min: 60, max: deps.maxTokenTtlSeconds },
+    hotUrls: new Map(),
+    devQueries: new Map(),
+  };
+}
+
+/** The `/token` answer for a token (dev or prod). */
+export function tokenBody(gate: GateState, t: { token: string; expiresAt: number }): Response {
+  const body: TokenResponse = {
+    access_token: t.token,
+    expires_in: Math.max(0, Math.floor((t.expiresAt - gate.now()) / 1000)),
+    token_type: "Bearer",
+  };
+  // A plain header object keeps Deno.serve on its fast path (hot path of every proxy refresh).
+  return new Response(JSON.stringify(body), { headers: JSON_HEADERS });
+}
+
+/**
+ * Approvals also end when the gate stops (their dialogs close); other
+ * requests are left to finish during the drain.
+ */
+export function approvalSignal(gate: GateState, signal: AbortSignal): AbortSignal {
+  return gate.deps.signal ? AbortSignal.any([signal, gate.deps.signal]) : signal;
+}
