@@ -6,7 +6,10 @@
 import { isGateError } from "../shared/errors.ts";
 import { expiredError, parseSourceCredential, type SourceCredential } from "./adc.ts";
 import type { AdcDeps } from "./adc.ts";
-import type { MintedToken } from "./google_api.ts";
+import type { GoogleApi, MintedToken } from "./google_api.ts";
+import { readEnv, readTextFileIfExists } from "../shared/cli.ts";
+import type { Config } from "../shared/config.ts";
+import { ALLOW_EXECUTABLES_ENV } from "./adc_executable.ts";
 
 /** File identity used to notice a re-login (a rewrite changes mtime or size). */
 export type FileStamp = (path: string) => string | undefined;
@@ -85,4 +88,27 @@ export function createCredentialProvider(deps: CredentialProviderDeps): Credenti
       }
     },
   };
+}
+
+/**
+ * The engineer's ADC as every gate command reads it (the daemon, doctor,
+ * accounts/can): the config's candidate files, re-read when they change, and
+ * executable sources only with Google's own opt-in variable.
+ */
+export function hostCredentialProvider(
+  config: Pick<Config, "endpoints" | "credentials_candidates">,
+  api: GoogleApi,
+  onChange?: () => void,
+): CredentialProvider {
+  return createCredentialProvider({
+    api,
+    endpoints: config.endpoints,
+    candidates: config.credentials_candidates,
+    readFile: readTextFileIfExists,
+    stamp: statStamp,
+    // Google's opt-in for executable-sourced credentials, honoured as its libraries do.
+    allowExecutables: readEnv(ALLOW_EXECUTABLES_ENV) === "1",
+    hostname: () => Deno.hostname(),
+    ...(onChange ? { onChange } : {}),
+  });
 }

@@ -3,14 +3,12 @@
  * log), starts one stack per profile (gate/profile_stack.ts), reloads on
  * SIGHUP or `gcp-gate reload`, and on SIGINT/SIGTERM drains and cleans up.
  */
-import { readEnv, readTextFileIfExists } from "../shared/cli.ts";
 import type { Config } from "../shared/config.ts";
 import type { Logger } from "../shared/log.ts";
 import type { Approver } from "./approval/types.ts";
-import { ALLOW_EXECUTABLES_ENV } from "./adc_executable.ts";
 import { createAuditLog } from "./audit.ts";
 import type { ControlSlot } from "./control.ts";
-import { createCredentialProvider, statStamp } from "./credentials.ts";
+import { hostCredentialProvider } from "./credentials.ts";
 import { createGoogleApi } from "./google_api.ts";
 import { type ProfileSet, startProfileSet } from "./profile_set.ts";
 import type { SharedCollaborators } from "./profile_stack.ts";
@@ -67,19 +65,9 @@ export async function runGate(
   });
   // Set once the profiles run; an ADC change before that has no cache to clear.
   let onAdcChange = (): void => {};
-  const credentials = createCredentialProvider({
-    api,
-    endpoints: config.endpoints,
-    candidates: config.credentials_candidates,
-    readFile: readTextFileIfExists,
-    stamp: statStamp,
-    // Google's own opt-in for executable-sourced credentials, honoured as its libraries do.
-    allowExecutables: readEnv(ALLOW_EXECUTABLES_ENV) === "1",
-    hostname: () => Deno.hostname(),
-    onChange: () => {
-      log.info("Application Default Credentials changed: caches cleared");
-      onAdcChange();
-    },
+  const credentials = hostCredentialProvider(config, api, () => {
+    log.info("Application Default Credentials changed: caches cleared");
+    onAdcChange();
   });
   // Report missing ADC early, but keep serving: a later login fixes it without a restart.
   try {

@@ -22,7 +22,7 @@ import type { Logger } from "../shared/log.ts";
 import type { HealthResponse } from "../shared/protocol.ts";
 import { lstatFacts } from "../shared/socket_mode.ts";
 import { versionString } from "../shared/version.ts";
-import { createCredentialProvider, statStamp } from "./credentials.ts";
+import { hostCredentialProvider } from "./credentials.ts";
 import { type GoogleCheckDeps, googleChecks } from "./doctor_google.ts";
 import { createPamClient } from "./pam/client.ts";
 import { type LocalCheckDeps, localChecks } from "./doctor_local.ts";
@@ -75,17 +75,9 @@ async function health(path: string): Promise<HealthResponse | undefined> {
 function realDeps(config: Config): GateDoctorDeps {
   // One bounded attempt budget: doctor answers within seconds even when Google does not.
   const api = createGoogleApi({ endpoints: config.endpoints, timeoutMs: 8000, deadlineMs: 12_000 });
-  const hostname = (): string => Deno.hostname();
   return {
     api,
-    credentials: createCredentialProvider({
-      api,
-      endpoints: config.endpoints,
-      candidates: config.credentials_candidates,
-      readFile: readTextFileIfExists,
-      stamp: statStamp,
-      hostname,
-    }),
+    credentials: hostCredentialProvider(config, api),
     fetch: (input, init) => fetch(input, init),
     now: Date.now,
     pam: createPamClient({ endpoint: config.endpoints.privilegedaccessmanager }),

@@ -5,11 +5,9 @@
  * engineer, who holds the ADC anyway; the tokens they mint are used for one
  * read-only question (list, testIamPermissions) and never printed or stored.
  */
-import { readEnv, readTextFileIfExists } from "../shared/cli.ts";
 import type { Config } from "../shared/config.ts";
 import { GateError } from "../shared/errors.ts";
-import { ALLOW_EXECUTABLES_ENV } from "./adc_executable.ts";
-import { createCredentialProvider, statStamp } from "./credentials.ts";
+import { hostCredentialProvider } from "./credentials.ts";
 import { createGoogleApi, type GoogleApi, type GoogleJsonCalls } from "./google_api.ts";
 
 /** Whose permissions a question is about. */
@@ -44,15 +42,7 @@ export interface InspectorDeps {
 /** Builds the inspector from the gate's config. */
 export function createInspector(config: Config, deps: InspectorDeps = {}): Inspector {
   const api = deps.api ?? createGoogleApi({ endpoints: config.endpoints });
-  const credentials = createCredentialProvider({
-    api,
-    endpoints: config.endpoints,
-    candidates: config.credentials_candidates,
-    readFile: readTextFileIfExists,
-    stamp: statStamp,
-    hostname: () => Deno.hostname(),
-    allowExecutables: readEnv(ALLOW_EXECUTABLES_ENV) === "1",
-  });
+  const credentials = hostCredentialProvider(config, api);
   const adc = async (): Promise<string> => (await credentials.token()).token;
   const adcEmail = async (token: string): Promise<string | undefined> => {
     const known = credentials.current().email;
