@@ -1,8 +1,9 @@
 /**
  * with-prod's checks before it asks for prod access: is the gate socket one
  * we may trust, can a process running as us replace it, and is a gate there
- * at all, new enough to bind the session to with-prod's lease. Each failure is one line saying why and what to fix, before any
- * approval code is shown or any human is asked.
+ * at all, new enough to bind the session to with-prod's lease. Each failure
+ * is one line saying why and what to fix, before any approval code is shown
+ * or any human is asked.
  */
 import type { Config } from "../shared/config.ts";
 import { GateError, isGateError } from "../shared/errors.ts";
