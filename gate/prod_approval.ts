@@ -82,9 +82,10 @@ export async function approve(
   if (!decision.approved || signal.aborted) {
     audit.record({
       ...base,
-      // A caller that hung up is not a human's decision: "withdrawn" may be
-      // folded (the container can repeat it at will), a denial never is.
-      ...(signal.aborted ? { result: "withdrawn" } : {}),
+      // A caller that hung up before anyone decided is "withdrawn" and may be
+      // folded (the container can repeat it at will). A human's approval that
+      // arrived as the caller left stays a decision, never folded.
+      ...(signal.aborted && !decision.approved ? { result: "withdrawn" } : {}),
       approval: decisionText(decision),
     });
     throw new GateError(

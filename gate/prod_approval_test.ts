@@ -85,7 +85,7 @@ Deno.test("approve() audits a rate-limited ask as rate_limited, with its code", 
   assert.equal(e.endpoint, "/token");
 });
 
-Deno.test("approve() refuses an approval that arrives after the client left, audited as withdrawn", async () => {
+Deno.test("approve() refuses an approval that arrives after the client left (a decision: not folded)", async () => {
   const { state, audit } = fakeProdState();
   const gone = new AbortController();
   gone.abort();
@@ -93,6 +93,56 @@ Deno.test("approve() refuses an approval that arrives after the client left, aud
     approve(state, ASK, { endpoint: "/session", signal: gone.signal }),
     (e) => e instanceof GateError && e.code === "denied",
   );
-  // Not "denied": nobody denied it, and a container can repeat this at will (it is folded).
+  assert.equal(audit.entries[0]!.result, "denied");
+});
+
+Deno.test("approve(): a request whose caller left before anyone decided is withdrawn (foldable)", async () => {
+  const { state, audit } = fakeProdState();
+  const gone = new AbortController();
+  const cancelled = {
+    ...state,
+    deps: {
+      ...state.deps,
+      approver: {
+        decide: () => {
+          gone.abort();
+          return Promise.resolve(
+            {
+              approved: false,
+              method: "queue",
+              detail: "withdrawn: the client went away",
+            } as const,
+          );
+        },
+      },
+    },
+  };
+  await assert.rejects(
+    approve(cancelled, ASK, { endpoint: "/session", signal: gone.signal }),
+    (e) => e instanceof GateError && e.code === "denied",
+  );
   assert.equal(audit.entries[0]!.result, "withdrawn");
+});
+
+Deno.test("approve(): a human's approval that lands as the caller leaves stays a decision (never folded)", async () => {
+  const { state, audit } = fakeProdState();
+  const gone = new AbortController();
+  const approvedAsItLeft = {
+    ...state,
+    deps: {
+      ...state.deps,
+      approver: {
+        decide: () => {
+          gone.abort();
+          return Promise.resolve({ approved: true, method: "dialog", detail: "approved" } as const);
+        },
+      },
+    },
+  };
+  await assert.rejects(
+    approve(approvedAsItLeft, ASK, { endpoint: "/session", signal: gone.signal }),
+    (e) => e instanceof GateError && e.code === "denied",
+  );
+  assert.equal(audit.entries[0]!.result, "denied");
+  assert.match(String(audit.entries[0]!.approval), /^dialog: approved/);
 });

@@ -126,6 +126,9 @@ export function checkSocketTrust(path: string, deps: SocketTrustDeps): void {
   }
 }
 
+/** The `why` of {@linkcode checkSocketDirWritable} when the directory is on a read-only mount. */
+export const READ_ONLY_MOUNT = "read-only mount";
+
 /** Whether the caller can replace the socket, and why. */
 export interface DirWritability {
   readonly writable: boolean;
@@ -146,7 +149,7 @@ export function checkSocketDirWritable(path: string, deps: SocketTrustDeps): Dir
     deps.renameOnto(path);
   } catch (err) {
     if ((err as { code?: string }).code === "EROFS") {
-      return { writable: false, why: "read-only mount" };
+      return { writable: false, why: READ_ONLY_MOUNT };
     }
     // ENOENT (no socket yet) or anything else: decide from the mode bits.
   }
@@ -174,5 +177,5 @@ export function checkSocketDirWritable(path: string, deps: SocketTrustDeps): Dir
 
 /** The one line with-prod prints when it refuses a writable socket directory. */
 export function writableDirMessage(path: string, why: string): string {
-  return `refusing to ask for prod access through ${path}: its directory is writable from here (${why}), so any process running as you could replace the socket and relay your approval; ${READONLY_MOUNT_HINT}. To accept the risk, set allow_writable_socket_dir = true`;
+  return `refusing to ask for prod access through ${path}: its directory is not a read-only mount (${why}), so a process in the container could replace the socket (or have planted the directory) and relay your approval; ${READONLY_MOUNT_HINT}. To accept the risk, set allow_writable_socket_dir = true`;
 }

@@ -72,7 +72,7 @@ Deno.test("with-prod refuses a writable socket directory: why, the readonly moun
   assert.equal(lines.length, 1, r.stderr);
   assert.match(
     lines[0]!,
-    /^with-prod: refusing to ask for prod access through .*gate\.sock: its directory is writable from here \(.*\).*"type=bind,source=.*,target=\/run\/gcp-gate,readonly".*allow_writable_socket_dir = true$/,
+    /^with-prod: refusing to ask for prod access through .*gate\.sock: its directory is not a read-only mount \(.*\).*"type=bind,source=.*,target=\/run\/gcp-gate,readonly".*allow_writable_socket_dir = true$/,
   );
   assert.doesNotMatch(r.stderr, /approval code/, "refused before any approval code is shown");
   const pending = await run("gcp-gate", ["pending", "--config", stack.configPath], {
@@ -198,7 +198,7 @@ Deno.test("a same-uid relay planted in a writable socket directory gets no with-
   try {
     const r = await run("with-prod", ["--", "true"], { env: wrapEnv(stack, wrapConfig(stack)) });
     assert.equal(r.code, 1, r.stderr);
-    assert.match(r.stderr, /its directory is writable from here/);
+    assert.match(r.stderr, /its directory is not a read-only mount/);
     assert.equal(connections, 0, "with-prod never connected to the planted socket");
   } finally {
     relay.close();

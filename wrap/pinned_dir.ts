@@ -35,6 +35,18 @@ const SYMBOLS = {
   close: { parameters: ["i32"], result: "i32" },
 } as const;
 
+/** glibc, else musl (Alpine) — the names their loaders know. */
+const LIBC_NAMES = ["libc.so.6", "libc.musl-x86_64.so.1", "libc.musl-aarch64.so.1"];
+
+function openLibc(): Deno.DynamicLibrary<typeof SYMBOLS> | undefined {
+  for (const name of LIBC_NAMES) {
+    try {
+      return Deno.dlopen(name, SYMBOLS);
+    } catch { /* the next name */ }
+  }
+  return undefined;
+}
+
 /**
  * Opens `dir` (following symlinks, as connect() would) and returns its
  * `/proc/self/fd` path, or undefined where that cannot be done (not Linux, no
@@ -42,12 +54,8 @@ const SYMBOLS = {
  */
 export function pinDirectory(dir: string): PinnedDir | undefined {
   if (Deno.build.os !== "linux") return undefined;
-  let lib: Deno.DynamicLibrary<typeof SYMBOLS>;
-  try {
-    lib = Deno.dlopen("libc.so.6", SYMBOLS);
-  } catch {
-    return undefined;
-  }
+  const lib = openLibc();
+  if (!lib) return undefined;
   const fd = lib.symbols.open(
     new TextEncoder().encode(`${dir}\0`),
     O_PATH | O_DIRECTORY | O_CLOEXEC,

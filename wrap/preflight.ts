@@ -14,6 +14,7 @@ import {
   checkedThrough,
   checkSocketDirWritable,
   checkSocketTrust,
+  READ_ONLY_MOUNT,
   type SocketTrustDeps,
   SYSTEM_SOCKET_TRUST_DEPS,
   writableDirMessage,
@@ -40,8 +41,13 @@ export async function preflightGate(options: PreflightOptions): Promise<void> {
   const path = config.socket_path;
   checkSocketTrust(path, deps);
   if (!config.allow_writable_socket_dir) {
+    // Only a read-only mount (EROFS) proves that nothing in the container can
+    // have put this directory here: root can plant a directory owned by
+    // anyone, with any mode, in place of the mount.
     const dir = checkSocketDirWritable(path, deps);
-    if (dir.writable) throw new GateError("untrusted_socket", writableDirMessage(path, dir.why));
+    if (dir.writable || dir.why !== READ_ONLY_MOUNT) {
+      throw new GateError("untrusted_socket", writableDirMessage(path, dir.why));
+    }
   }
   let health: Awaited<ReturnType<GateClient["health"]>>;
   try {
@@ -78,6 +84,35 @@ export async function preflightGate(options: PreflightOptions): Promise<void> {
   }
 }
 
+/**
+ * A directory that could not be pinned on Linux fails closed: falling back to
+ * the path would reopen the very race the pin closes (an attacker who can
+ * rename the directory can also make it briefly vanish). Only a user who
+ * already accepted a writable socket directory gets the path-based checks.
+ */
+function unpinned(config: Config, log: Logger): void {
+  const dir = dirname(config.socket_path);
+  if (Deno.build.os !== "linux" || config.allow_writable_socket_dir) {
+    log.debug("socket directory not pinned: checked by path");
+    return;
+  }
+  let missing = false;
+  try {
+    missing = !Deno.statSync(dir).isDirectory;
+  } catch {
+    missing = true;
+  }
+  throw missing
+    ? new GateError(
+      "gate_unreachable",
+      `gate socket not found at ${config.socket_path} — is gcp-gate running on the host, and is its socket directory mounted here?`,
+    )
+    : new GateError(
+      "untrusted_socket",
+      `cannot pin ${dir} to check it (with-prod needs /proc and libc over FFI): refusing to ask for prod access through a socket it cannot check`,
+    );
+}
+
 /** The gate client with-prod uses, and the socket checks it makes. */
 export interface PinnedGate {
   readonly gate: GateClient;
@@ -96,7 +131,7 @@ export interface PinnedGate {
 export function pinnedGateClient(config: Config, log: Logger): PinnedGate {
   const socket = config.socket_path;
   const pinned = pinDirectory(dirname(socket));
-  if (!pinned) log.debug("socket directory not pinned (no /proc or libc): checked by path");
+  if (!pinned) unpinned(config, log);
   const trust = pinned
     ? checkedThrough(SYSTEM_SOCKET_TRUST_DEPS, socket, pinned.path)
     : SYSTEM_SOCKET_TRUST_DEPS;

@@ -101,3 +101,17 @@ Deno.test("preflightGate() refuses a gate that cannot bind a session to a lease"
     (err: Error) => /older than this with-prod .*session lease/.test(err.message),
   );
 });
+
+Deno.test("preflightGate() refuses a directory root planted for us (not ours, 0755, writable mount)", async () => {
+  // Root in the container renamed the mount aside and put its own directory,
+  // owned by another uid with no write bit for us, holding a 0600 socket chowned to us.
+  const planted: SocketTrustDeps = {
+    uid: () => 1000,
+    stat: (p) => (p === SOCK ? info(1000, 0o140600, true) : info(0, 0o40755, false)),
+    renameOnto: () => {}, // a writable mount: no EROFS
+  };
+  await assert.rejects(
+    preflightGate({ config: config(), gate: healthy, deps: planted }),
+    (err: Error) => /is not a read-only mount .*readonly/.test(err.message),
+  );
+});
