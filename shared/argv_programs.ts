@@ -47,6 +47,9 @@ export const PROGRAM_RULES: Readonly<Record<string, ProgramRule>> = Object.freez
   "mariadb-admin": MYSQL,
   sshpass: { attached: ["-p"], next: ["-p"] },
   "redis-cli": { attached: ["-a"], next: ["-a", "--pass"] },
+  mongosh: { next: ["-p", "--password"] },
+  mongo: { next: ["-p", "--password"] },
+  sqlcmd: { attached: ["-P"], next: ["-P"] },
   "valkey-cli": { attached: ["-a"], next: ["-a", "--pass"] },
   docker: REGISTRY_LOGIN,
   podman: REGISTRY_LOGIN,
@@ -66,7 +69,16 @@ const WRAPPERS: Readonly<Record<string, readonly string[]>> = Object.freeze({
   nice: ["-n"],
   nohup: [],
   time: ["-f", "-o"],
+  timeout: ["-s", "-k", "--signal", "--kill-after"],
+  stdbuf: ["-i", "-o", "-e"],
+  ionice: ["-c", "-n", "-p", "-P", "-u"],
+  command: [],
+  exec: ["-a"],
+  xargs: ["-a", "-d", "-E", "-I", "-L", "-n", "-P", "-s"],
 });
+
+/** Wrappers that take one positional word before the program: `timeout 60 mysql …`. */
+const WRAPPER_POSITIONALS: Readonly<Record<string, number>> = Object.freeze({ timeout: 1 });
 
 /** Only this far into the argv is a program looked for (wrappers are short). */
 const SCAN_ARGS = 24;
@@ -107,6 +119,7 @@ export function findProgram(argv: readonly unknown[]): FoundProgram | undefined 
         continue;
       }
       if (name === "env" && ASSIGNMENT.test(a)) continue;
+      i += WRAPPER_POSITIONALS[name] ?? 0;
       break;
     }
   }
@@ -137,8 +150,35 @@ function endsCluster(flags: readonly string[] | undefined, arg: string): boolean
   return flags.some((f) => f.length === 2 && f !== "--" && arg.endsWith(f[1]!));
 }
 
+/**
+ * A value attached to a flag inside a group of short flags: `curl -sSuadmin:…`,
+ * `mysql -Bphunter2`. Short options take the rest of the word as their value,
+ * so everything after the first secret letter is the value (when the letters
+ * before it are flags that take none: a false positive only hides more).
+ */
+function clusterHit(rule: ProgramRule, arg: string, redacted: string): ProgramHit {
+  if (arg.length < 4 || arg[0] !== "-" || arg[1] === "-") return undefined;
+  for (let k = 2; k < Math.min(arg.length - 1, 10); k++) {
+    const c = arg[k]!;
+    if (!/[A-Za-z]/.test(arg[k - 1]!)) return undefined;
+    const flag = `-${c}`;
+    if (rule.userinfo?.includes(flag)) {
+      const shown = redactUserinfo(arg.slice(k + 1), redacted);
+      if (shown !== undefined) return { kind: "shown", arg: `${arg.slice(0, k + 1)}${shown}` };
+    }
+    if (rule.attached?.includes(flag)) {
+      return { kind: "shown", arg: `${arg.slice(0, k + 1)}${redacted}` };
+    }
+  }
+  return undefined;
+}
+
 /** Applies `rule` to one argument (a flag, or a flag with its value attached). */
 export function programHit(rule: ProgramRule, arg: string, redacted: string): ProgramHit {
+  return directHit(rule, arg, redacted) ?? clusterHit(rule, arg, redacted);
+}
+
+function directHit(rule: ProgramRule, arg: string, redacted: string): ProgramHit {
   if (rule.next?.includes(arg) || endsCluster(rule.next, arg)) {
     return { kind: "next", value: "secret" };
   }

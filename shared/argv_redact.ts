@@ -47,7 +47,10 @@ export interface RedactedArgv {
 // either anchored at `^`, or start only where a run of their characters
 // starts (a lookbehind), or consume the whole run whether or not it is a
 // secret; and no argument longer than the cap reaches any of them.
-const SECRET_WORD = "(?:password|passwd|passphrase|secret|token|key|credentials?|auth)";
+// `_pwd`/`-pass` only as a suffix (MYSQL_PWD, REDIS_PASS, --db-pass): plain
+// PWD is the working directory and "bypass" is not a secret.
+const SECRET_WORD =
+  "(?:password|passwd|passphrase|secret|token|key|credentials?|auth|[_-]pwd|[_-]pass)";
 const NAME_CHAR = String.raw`[A-Za-z0-9_.\-]`;
 const SECRET_NAME = `${NAME_CHAR}*${SECRET_WORD}`;
 

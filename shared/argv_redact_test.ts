@@ -167,6 +167,33 @@ const PROGRAM_CASES: readonly (readonly [string[], string[]])[] = [
   [["docker", "login", "--password", "-hunter2"], ["docker", "login", "--password", R]],
   [["podman", "login", "-phunter2", "r"], ["podman", "login", `-p${R}`, "r"]],
   [["sudo", "-u", "root", "mysql", "-phunter2"], ["sudo", "-u", "root", "mysql", `-p${R}`]],
+  // A value attached inside a group of short flags.
+  [["curl", "-sSuadmin:hunter2", "https://h/"], ["curl", `-sSuadmin:${R}`, "https://h/"]],
+  [["sshpass", "-vphunter2", "ssh"], ["sshpass", `-vp${R}`, "ssh"]],
+  [["mysql", "-Bphunter2"], ["mysql", `-Bp${R}`]],
+  // More wrappers, more clients.
+  [["timeout", "60", "mysql", "-phunter2"], ["timeout", "60", "mysql", `-p${R}`]],
+  [["timeout", "-s", "KILL", "5m", "sshpass", "-p", "hunter2"], [
+    "timeout",
+    "-s",
+    "KILL",
+    "5m",
+    "sshpass",
+    "-p",
+    R,
+  ]],
+  [["stdbuf", "-o", "L", "redis-cli", "-a", "hunter2"], [
+    "stdbuf",
+    "-o",
+    "L",
+    "redis-cli",
+    "-a",
+    R,
+  ]],
+  [["mongosh", "-p", "hunter2", "mongodb://h"], ["mongosh", "-p", R, "mongodb://h"]],
+  [["sqlcmd", "-S", "h", "-P", "hunter2"], ["sqlcmd", "-S", "h", "-P", R]],
+  [["env", "MYSQL_PWD=hunter2", "mysql"], ["env", `MYSQL_PWD=${R}`, "mysql"]],
+  [["app", "--db-pass", "hunter2"], ["app", "--db-pass", R]],
   [["env", "H=h", "-u", "X", "sshpass", "-p", "hunter2"], [
     "env",
     "H=h",
@@ -198,6 +225,8 @@ Deno.test("redactArgv() applies a program's short flags only to that program", (
       ["curl", "-u", "admin", "https://h/"], // no password: curl prompts
       ["grep", "-phunter2", "f"], // not a known program
       ["echo", "mysql", "-phunter2"], // mysql is an argument here, not the program
+      ["env", "PWD=/home/me", "make"], // the working directory, not a password
+      ["git", "--bypass", "x"], // "bypass" is not a secret name
     ]
   ) {
     assert.deepEqual(redactArgv(argv).argv, argv, argv.join(" "));
