@@ -1,20 +1,10 @@
 import assert from "node:assert/strict";
-import type { Endpoints } from "../shared/config.ts";
+import { TEST_ENDPOINTS } from "./_test_endpoints.ts";
 import { GateError } from "../shared/errors.ts";
 import { askAccounts, formatAccounts } from "./accounts.ts";
 import type { Inspector } from "./inspect.ts";
 
-const endpoints: Endpoints = {
-  oauth2: "https://o.test",
-  iamcredentials: "https://ic.test",
-  cloudresourcemanager: "https://crm.test",
-  sts: "https://sts.test",
-  iam: "https://iam.test",
-  storage: "https://gcs.test",
-  pubsub: "https://ps.test",
-  bigquery: "https://bq.test",
-  privilegedaccessmanager: "https://pam.test",
-};
+const endpoints = TEST_ENDPOINTS;
 
 /** An inspector whose IAM answers are scripted per URL. */
 function inspector(answer: (url: string) => unknown): Inspector & { urls: string[] } {

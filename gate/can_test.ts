@@ -1,19 +1,9 @@
 import assert from "node:assert/strict";
-import type { Endpoints } from "../shared/config.ts";
+import { TEST_ENDPOINTS } from "./_test_endpoints.ts";
 import { askCan, formatCan } from "./can.ts";
 import type { Inspector } from "./inspect.ts";
 
-const endpoints: Endpoints = {
-  oauth2: "https://o.test",
-  iamcredentials: "https://ic.test",
-  cloudresourcemanager: "https://crm.test",
-  sts: "https://sts.test",
-  iam: "https://iam.test",
-  storage: "https://gcs.test",
-  pubsub: "https://ps.test",
-  bigquery: "https://bq.test",
-  privilegedaccessmanager: "https://pam.test",
-};
+const endpoints = TEST_ENDPOINTS;
 
 Deno.test("askCan() asks with the identity's token and splits held from missing, keeping the note", async () => {
   const seen: { url: string; auth: string | null }[] = [];

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { GateError } from "../shared/errors.ts";
-import type { ApprovalRequest } from "./approval/types.ts";
+import type { ApprovalDecision, ApprovalRequest } from "./approval/types.ts";
+import type { AuditEntry } from "./audit.ts";
 import { fakeProdState } from "./_prod_fakes.ts";
 import { approvalRequest, approve, askedFields } from "./prod_approval.ts";
 
@@ -96,53 +97,42 @@ Deno.test("approve() refuses an approval that arrives after the client left (a d
   assert.equal(audit.entries[0]!.result, "denied");
 });
 
-Deno.test("approve(): a request whose caller left before anyone decided is withdrawn (foldable)", async () => {
+/** Approves or not, as the caller goes away at that very moment; returns the audited line. */
+async function decidedAsCallerLeft(
+  decision: ApprovalDecision,
+): Promise<AuditEntry> {
   const { state, audit } = fakeProdState();
   const gone = new AbortController();
-  const cancelled = {
+  const leaving = {
     ...state,
     deps: {
       ...state.deps,
       approver: {
         decide: () => {
           gone.abort();
-          return Promise.resolve(
-            {
-              approved: false,
-              method: "queue",
-              detail: "withdrawn: the client went away",
-            } as const,
-          );
+          return Promise.resolve(decision);
         },
       },
     },
   };
   await assert.rejects(
-    approve(cancelled, ASK, { endpoint: "/session", signal: gone.signal }),
+    approve(leaving, ASK, { endpoint: "/session", signal: gone.signal }),
     (e) => e instanceof GateError && e.code === "denied",
   );
-  assert.equal(audit.entries[0]!.result, "withdrawn");
+  return audit.entries[0]!;
+}
+
+Deno.test("approve(): a request whose caller left before anyone decided is withdrawn (foldable)", async () => {
+  const line = await decidedAsCallerLeft({
+    approved: false,
+    method: "queue",
+    detail: "withdrawn: the client went away",
+  });
+  assert.equal(line.result, "withdrawn");
 });
 
 Deno.test("approve(): a human's approval that lands as the caller leaves stays a decision (never folded)", async () => {
-  const { state, audit } = fakeProdState();
-  const gone = new AbortController();
-  const approvedAsItLeft = {
-    ...state,
-    deps: {
-      ...state.deps,
-      approver: {
-        decide: () => {
-          gone.abort();
-          return Promise.resolve({ approved: true, method: "dialog", detail: "approved" } as const);
-        },
-      },
-    },
-  };
-  await assert.rejects(
-    approve(approvedAsItLeft, ASK, { endpoint: "/session", signal: gone.signal }),
-    (e) => e instanceof GateError && e.code === "denied",
-  );
-  assert.equal(audit.entries[0]!.result, "denied");
-  assert.match(String(audit.entries[0]!.approval), /^dialog: approved/);
+  const line = await decidedAsCallerLeft({ approved: true, method: "dialog", detail: "approved" });
+  assert.equal(line.result, "denied");
+  assert.match(String(line.approval), /^dialog: approved/);
 });

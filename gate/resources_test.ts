@@ -1,19 +1,9 @@
 import assert from "node:assert/strict";
-import type { Endpoints } from "../shared/config.ts";
+import { TEST_ENDPOINTS } from "./_test_endpoints.ts";
 import { GateError } from "../shared/errors.ts";
 import { checkPermissions, parseResource, testPermissionsRequest } from "./resources.ts";
 
-const E: Endpoints = {
-  oauth2: "https://o.test",
-  iamcredentials: "https://ic.test",
-  cloudresourcemanager: "https://crm.test",
-  sts: "https://sts.test",
-  iam: "https://iam.test",
-  storage: "https://gcs.test",
-  pubsub: "https://ps.test",
-  bigquery: "https://bq.test",
-  privilegedaccessmanager: "https://pam.test",
-};
+const E = TEST_ENDPOINTS;
 
 const usage = (re: RegExp) => (e: unknown): boolean =>
   e instanceof GateError && e.code === "usage" && re.test(e.message);
