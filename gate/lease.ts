@@ -3,17 +3,16 @@
  * stays open from the request until with-prod ends, and the session lives
  * only as long as that stream.
  *
- * Why a streamed answer, not the request's disconnect signal: Deno's
- * `req.signal` does not fire when a client leaves while the handler is still
- * working on a request whose body spanned more than one read (a long
- * command), so a cancelled with-prod left its dialog up and its queue entry
- * approvable. Once an answer is streaming, Deno notices the client's EOF and
- * cancels the stream within milliseconds (measured 1–6 ms over the Unix
- * socket, with bodies of 100 B to 60 KB, sent whole or in pieces); a failed
- * keep-alive write every {@linkcode LEASE_KEEPALIVE_MS} is the backstop. So
- * the stream is answered before anyone is asked: no lease, no approval.
+ * Why a streamed answer: with-prod learns at once that the request is
+ * pending (and when it is decided), and the gate's connection loop
+ * (shared/http1/serve.ts) cancels the stream as soon as the client's
+ * connection ends (EOF or reset, noticed by a read kept pending while the
+ * stream runs; measured in bench/lease.ts). A failed keep-alive write every
+ * {@linkcode LEASE_KEEPALIVE_MS} is the backstop. So the stream is answered
+ * before anyone is asked: no lease, no approval.
  */
 import { GateError, isGateError } from "../shared/errors.ts";
+import { streamingResponse } from "../shared/http1/wire.ts";
 import type { Logger } from "../shared/log.ts";
 import { LEASE_KEEPALIVE_MS, type LeaseEvent } from "../shared/protocol.ts";
 import { sanitizeMessage } from "../shared/redact.ts";
@@ -174,5 +173,5 @@ export function leasedSession(req: ParsedProdRequest, deps: LeaseDeps): Response
     start: (c) => lease.start(c),
     cancel: () => lease.cancel(),
   });
-  return new Response(body, { headers: HEADERS });
+  return streamingResponse(body, HEADERS);
 }

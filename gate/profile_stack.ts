@@ -5,6 +5,7 @@
  * the approval queue, so a token minted for one profile can never be served
  * on another's socket, and one profile's denials never cool another down.
  */
+import type { WireRequest } from "../shared/http1/parse.ts";
 import type { Logger } from "../shared/log.ts";
 import { GateError } from "../shared/errors.ts";
 import { versionString } from "../shared/version.ts";
@@ -18,7 +19,12 @@ import { createPamProvider, type ProdAccessProvider } from "./pam/provider.ts";
 import { createProdService, type ProdService } from "./prod.ts";
 import type { Profile } from "./profiles.ts";
 import { createGateHandler } from "./routes.ts";
-import { type GateServer, startGateServer } from "./server.ts";
+import {
+  type ConnectionLimits,
+  type GateHandler,
+  type GateServer,
+  startGateServer,
+} from "./server.ts";
 import { createSessionStore, type Session, type SessionStore } from "./sessions.ts";
 import { createDevTokenMinter, devTokenKey, type DevTokenMinter } from "./tokens.ts";
 
@@ -170,7 +176,7 @@ interface Collaborators {
   expiries: Map<string, number>;
   identity: IdentityService;
   prod: ProdService;
-  handler: (req: Request) => Response | Promise<Response>;
+  handler: GateHandler;
 }
 
 function build(
@@ -286,6 +292,14 @@ function stackStatus(of: {
   };
 }
 
+/** A profile's per-socket connection limits. */
+function limitsOf(profile: Profile): ConnectionLimits {
+  return {
+    maxConnections: profile.max_connections,
+    idleTimeoutMs: profile.idle_timeout_seconds * 1000,
+  };
+}
+
 /** Binds the profile's socket and serves it. */
 export async function startProfileStack(
   first: Profile,
@@ -307,8 +321,11 @@ export async function startProfileStack(
   const server: GateServer = await startGateServer({
     socketPath: profile.socket_path,
     // One indirection: a reload swaps the collaborators, the socket stays.
-    handler: (req) => current.handler(req),
+    handler: Object.assign((req: Request) => current.handler(req), {
+      hot: (req: WireRequest, close: boolean) => current.handler.hot?.(req, close),
+    }),
     log,
+    ...limitsOf(profile),
     ...(profile.named
       ? { readyMessage: `ready: profile ${profile.name} listening on ${profile.socket_path}` }
       : {}),
@@ -340,6 +357,7 @@ export async function startProfileStack(
       }
       profile = next;
       current = build(profile, shared, sessions, signal);
+      server.setLimits(limitsOf(profile));
       log.info(`profile ${profile.name}: new settings applied`);
     },
     reset() {

@@ -65,6 +65,8 @@ function profile(dir: string, name: string, named = true): Profile {
     pam_grant_duration_seconds: 3600,
     pam_wait_seconds: 900,
     require_reason: false,
+    max_connections: 256,
+    idle_timeout_seconds: 30,
   };
 }
 

@@ -19,7 +19,9 @@ import {
   type GateHandlerDeps,
   type GateState,
   type Route,
+  tokenWire,
 } from "./routes_context.ts";
+import type { GateHandler } from "./server.ts";
 import {
   getIdentity,
   getIdentityToken,
@@ -123,11 +125,9 @@ function failure(req: Request, gate: GateState, err: unknown): Response {
 }
 
 /** Creates the gate's request handler. */
-export function createGateHandler(
-  deps: GateHandlerDeps,
-): (req: Request) => Response | Promise<Response> {
+export function createGateHandler(deps: GateHandlerDeps): GateHandler {
   const gate = createGateState(deps);
-  return (req) => {
+  const handler: GateHandler = (req) => {
     const signal = (): AbortSignal => req.signal;
     try {
       // Same checks as route() for a URL it already accepted as a dev-token
@@ -142,4 +142,18 @@ export function createGateHandler(
       return failure(req, gate, err);
     }
   };
+  // The connection loop's shortcut for the same request: a URL already
+  // routed as a dev-token query, whose token is cached, is answered with
+  // prebuilt bytes; anything else (a miss included) takes the route above.
+  handler.hot = (req, close) => {
+    const ask = gate.hotUrls.get(req.url);
+    if (
+      ask === undefined || req.method !== "GET" || req.headers.get(PROTOCOL_HEADER) !== PROTOCOL
+    ) return undefined;
+    const hit = gate.deps.tokens.peek(ask);
+    if (!hit) return undefined;
+    gate.deps.audit.countHit("/token", "dev");
+    return tokenWire(gate, ask, hit, close);
+  };
+  return handler;
 }

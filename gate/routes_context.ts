@@ -2,6 +2,7 @@
  * The state the gate's routes share, passed to each route explicitly: the
  * injected collaborators and the two bounded caches of the dev-token hot path.
  */
+import { answerBytes } from "../shared/http1/wire.ts";
 import type { Logger } from "../shared/log.ts";
 import { type TokenResponse } from "../shared/protocol.ts";
 import type { AuditLog } from "./audit.ts";
@@ -80,15 +81,45 @@ export function createGateState(deps: GateHandlerDeps): GateState {
   };
 }
 
+function expiresIn(gate: GateState, t: { expiresAt: number }): number {
+  return Math.max(0, Math.floor((t.expiresAt - gate.now()) / 1000));
+}
+
+/** The `/token` answer's body for a token (dev or prod). */
+function tokenJson(token: string, expires: number): string {
+  const body: TokenResponse = { access_token: token, expires_in: expires, token_type: "Bearer" };
+  return JSON.stringify(body);
+}
+
+const JSON_HEADER_LIST: readonly [string, string][] = Object.entries(JSON_HEADERS);
+// The last keep-alive answer per dev query: it changes once a second (expires_in).
+const wires = new WeakMap<
+  DevTokenRequest,
+  { token: string; expires: number; bytes: Uint8Array }
+>();
+
+/**
+ * The hot path's `/token` answer as HTTP/1.1 bytes, the same as
+ * {@linkcode tokenBody} would be on the wire, without building a Response:
+ * Response objects, not the token, were most of a cached answer's cost.
+ */
+export function tokenWire(
+  gate: GateState,
+  ask: DevTokenRequest,
+  t: { token: string; expiresAt: number },
+  close: boolean,
+): Uint8Array {
+  const expires = expiresIn(gate, t);
+  const last = wires.get(ask);
+  if (!close && last?.token === t.token && last.expires === expires) return last.bytes;
+  const bytes = answerBytes(200, JSON_HEADER_LIST, tokenJson(t.token, expires), close);
+  if (!close) wires.set(ask, { token: t.token, expires, bytes });
+  return bytes;
+}
+
 /** The `/token` answer for a token (dev or prod). */
 export function tokenBody(gate: GateState, t: { token: string; expiresAt: number }): Response {
-  const body: TokenResponse = {
-    access_token: t.token,
-    expires_in: Math.max(0, Math.floor((t.expiresAt - gate.now()) / 1000)),
-    token_type: "Bearer",
-  };
-  // A plain header object keeps Deno.serve on its fast path (hot path of every proxy refresh).
-  return new Response(JSON.stringify(body), { headers: JSON_HEADERS });
+  return new Response(tokenJson(t.token, expiresIn(gate, t)), { headers: JSON_HEADERS });
 }
 
 /**

@@ -1,20 +1,53 @@
-/** Listening on the gate socket, and shutting down cleanly. */
+/**
+ * Listening on a gate socket (and the admin socket), and shutting down cleanly.
+ *
+ * Each socket has its own accept loop (shared/http1): at most
+ * `maxConnections` connections at once (at the cap the one nearest its
+ * deadline is closed), an idle timeout, and a header timeout; a request's
+ * signal aborts as soon as its client leaves. So one container flooding its
+ * socket with idle or slow connections costs that socket's slots, not
+ * another profile's, and the process keeps its file descriptors.
+ */
 import { GateError } from "../shared/errors.ts";
 import { errorResponse } from "../shared/http.ts";
 import type { Logger } from "../shared/log.ts";
 import { createGateClient } from "../shared/gate_client.ts";
+import { serveListener } from "../shared/http1/accept.ts";
+import type { WireRequest } from "../shared/http1/parse.ts";
+import type { ServedRequest } from "../shared/http1/serve.ts";
+import { answerBytes } from "../shared/http1/wire.ts";
+import { LIMITS } from "../shared/protocol.ts";
 import { prepareSocketPath, removeOwnSocket } from "./socket.ts";
 
 export interface GateServer {
   readonly finished: Promise<void>;
+  /** Live connections now. */
+  readonly connections: number;
+  /** Applies new connection limits (a reload); connections already open keep going. */
+  setLimits(limits: ConnectionLimits): void;
   /** Stops accepting, waits (bounded) for in-flight requests, removes the socket. */
   shutdown(): Promise<void>;
 }
 
+/** A socket's connection limits. */
+export interface ConnectionLimits {
+  /** Most concurrent connections (default 256). */
+  readonly maxConnections?: number | undefined;
+  /** An idle keep-alive connection is closed after this long (default 30 s). */
+  readonly idleTimeoutMs?: number | undefined;
+}
+
+/** A gate handler: a pure `(Request) => Response`, and optionally prebuilt answers for hot requests. */
+export interface GateHandler {
+  (req: Request): Response | Promise<Response>;
+  /** The bytes of a complete answer when the handler has one ready (a cached token); else undefined. */
+  hot?: ((req: WireRequest, close: boolean) => Uint8Array | undefined) | undefined;
+}
+
 /** Options for {@linkcode startGateServer}. */
-export interface GateServerOptions {
+export interface GateServerOptions extends ConnectionLimits {
   socketPath: string;
-  handler: (req: Request) => Response | Promise<Response>;
+  handler: GateHandler;
   log: Logger;
   /** Longest wait for in-flight requests at shutdown (ms). */
   drainMs?: number;
@@ -22,6 +55,40 @@ export interface GateServerOptions {
   isLive?: (path: string) => Promise<boolean>;
   /** Logged once listening (default: the `ready: listening on <path>` line tests wait for). */
   readyMessage?: string;
+}
+
+/** Defaults of the per-socket limits (the config keys' defaults too). */
+export const GATE_CONNECTION_DEFAULTS: Readonly<{
+  maxConnections: number;
+  idleTimeoutMs: number;
+  headerTimeoutMs: number;
+}> = Object.freeze({ maxConnections: 256, idleTimeoutMs: 30_000, headerTimeoutMs: 10_000 });
+
+const ERROR_CODES: Readonly<Record<number, string>> = {
+  411: "bad_request",
+  413: "too_large",
+  431: "too_large",
+};
+
+/** A refusal the connection loop makes itself, in the gate's `{error, code}` shape. */
+function refusal(status: number, message: string): Uint8Array {
+  const body = JSON.stringify({ error: message, code: ERROR_CODES[status] ?? "bad_request" });
+  const headers: [string, string][] = [["content-type", "application/json"], [
+    "cache-control",
+    "no-store",
+  ]];
+  return answerBytes(status, headers, body, true);
+}
+
+/** The full `Request` the routes are written against (the hot path never builds one). */
+function toRequest(req: ServedRequest): Request {
+  const bodyless = req.method === "GET" || req.method === "HEAD";
+  return new Request(req.url, {
+    method: req.method,
+    headers: [...req.headers.entries()],
+    body: bodyless ? null : req.body,
+    signal: req.signal,
+  });
 }
 
 /** True when `client` answers /health (the client is closed afterwards). */
@@ -45,39 +112,39 @@ export function isGateLive(path: string): Promise<boolean> {
 
 /**
  * Binds a Unix socket (0600 inside a 0700 dir) and serves `handler`. Used for
- * the gate socket and the admin socket alike, so both get the same checks.
+ * the gate sockets and the admin socket alike, so all get the same checks.
  */
 export async function startGateServer(options: GateServerOptions): Promise<GateServer> {
-  const { socketPath, log } = options;
+  const { socketPath, log, handler } = options;
   await prepareSocketPath(socketPath, {
     uid: () => Deno.uid(),
     isLive: options.isLive ?? isGateLive,
   });
-  const ac = new AbortController();
-  let inflight = 0;
-  let resolveReady!: () => void;
-  const ready = new Promise<void>((r) => (resolveReady = r));
-  const server = Deno.serve({
-    path: socketPath,
-    signal: ac.signal,
-    onListen: () => resolveReady(),
+  const listener = Deno.listen({ transport: "unix", path: socketPath });
+  const served = serveListener({
+    listener,
+    log,
+    handler: (req) => handler(toRequest(req)),
+    hot: handler.hot,
     onError: (err) => {
       log.error("request failed", { error: String(err) });
       return errorResponse(new GateError("internal", "internal error; see the gate's log"));
     },
-  }, (req) => {
-    const res = options.handler(req);
-    // Only answers still being worked on are in flight; synchronous ones are already done.
-    if (!(res instanceof Promise)) return res;
-    inflight++;
-    return res.finally(() => inflight--);
+    refuse: refusal,
+    // Deno's fetch through a Unix-socket client sends `GET http://host/path`.
+    absoluteForm: true,
+    maxBodyBytes: LIMITS.maxBodyBytes,
+    maxConnections: options.maxConnections ?? GATE_CONNECTION_DEFAULTS.maxConnections,
+    idleTimeoutMs: options.idleTimeoutMs ?? GATE_CONNECTION_DEFAULTS.idleTimeoutMs,
+    headerTimeoutMs: GATE_CONNECTION_DEFAULTS.headerTimeoutMs,
+    drainMs: options.drainMs ?? 5000,
   });
-  await ready;
   // The directory is 0700, so the window before this chmod exposes nothing to
   // other users. But a container that mounts the directory can write in it:
   // chmod follows symlinks, so make sure the path is still our socket first.
   const bound = Deno.lstatSync(socketPath);
   if (!bound.isSocket) {
+    await served.shutdown();
     throw new GateError(
       "unsafe_path",
       `${socketPath} was replaced while binding; refusing to continue`,
@@ -89,19 +156,21 @@ export async function startGateServer(options: GateServerOptions): Promise<GateS
 
   let stopping: Promise<void> | undefined;
   return {
-    finished: server.finished,
+    finished: served.finished,
+    get connections() {
+      return served.connections;
+    },
+    setLimits: (limits) =>
+      served.setLimits({
+        maxConnections: limits.maxConnections ?? GATE_CONNECTION_DEFAULTS.maxConnections,
+        idleTimeoutMs: limits.idleTimeoutMs ?? GATE_CONNECTION_DEFAULTS.idleTimeoutMs,
+      }),
     shutdown() {
       stopping ??= (async () => {
-        // Stop accepting first (the socket path goes away), then let in-flight requests finish.
+        // Stop accepting first (the socket path goes away), then let in-flight
+        // requests finish; idle keep-alive connections are closed at once.
         removeOwnSocket(socketPath, ino);
-        const deadline = Date.now() + (options.drainMs ?? 5000);
-        while (inflight > 0 && Date.now() < deadline) {
-          await new Promise((r) => setTimeout(r, 20));
-        }
-        // Deno's graceful shutdown also waits for idle keep-alive connections,
-        // which clients may hold open indefinitely: close them now instead.
-        ac.abort();
-        await server.finished;
+        await served.shutdown();
       })();
       return stopping;
     },

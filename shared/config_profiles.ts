@@ -26,6 +26,8 @@ export const PROFILE_KEYS = [
   "pam_grant_duration_seconds",
   "pam_wait_seconds",
   "require_reason",
+  "max_connections",
+  "idle_timeout_seconds",
 ] as const satisfies readonly ConfigKey[];
 
 export type ProfileKey = typeof PROFILE_KEYS[number];

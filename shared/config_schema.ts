@@ -131,16 +131,16 @@ export const CONFIG_SCHEMA = {
   max_connections: {
     kind: "int",
     help:
-      "most concurrent connections to a metadata proxy (at the cap the longest-idle one is closed)",
-    roles: [PROXY, WRAP],
+      "most concurrent connections to a metadata proxy, or to each gate socket (at the cap the longest-idle one is closed)",
+    roles: [GATE, PROXY, WRAP],
     min: 4,
     max: 65536,
     default: 256,
   },
   idle_timeout_seconds: {
     kind: "int",
-    help: "a metadata proxy closes a keep-alive connection idle this long",
-    roles: [PROXY, WRAP],
+    help: "a metadata proxy or gate socket closes a keep-alive connection idle this long",
+    roles: [GATE, PROXY, WRAP],
     min: 1,
     max: 3600,
     default: 30,

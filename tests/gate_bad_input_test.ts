@@ -70,12 +70,44 @@ const CASES: Case[] = [
   {
     name: "a 100 kB header",
     data: bytes(`GET /token HTTP/1.1\r\n${H}x-big: ${"a".repeat(100_000)}\r\n\r\n`),
+    // The head is refused once it passes 8 KiB, without reading the rest.
+    status: 431,
+  },
+  {
+    name: "a chunked body (its length is unknown before reading it)",
+    data: bytes(
+      `POST /session HTTP/1.1\r\n${H}transfer-encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n`,
+    ),
+    status: 411,
+    message: /Content-Length/,
+  },
+  {
+    name: "a declared body over 64 KiB (refused before it is read)",
+    data: bytes(`POST /session HTTP/1.1\r\n${H}content-length: 1000000\r\n\r\n`),
+    status: 413,
+    message: /larger than 65536 bytes/,
+  },
+  {
+    name: "two Content-Length headers (a smuggling shape)",
+    data: bytes(`POST /session HTTP/1.1\r\n${H}content-length: 2\r\ncontent-length: 3\r\n\r\n{}`),
+    status: 400,
+  },
+  {
+    name: "Content-Length and Transfer-Encoding together",
+    data: bytes(
+      `POST /session HTTP/1.1\r\n${H}content-length: 2\r\ntransfer-encoding: chunked\r\n\r\n{}`,
+    ),
+    status: 400,
+  },
+  {
+    name: "an absolute-form target whose authority differs from Host",
+    data: bytes(`GET http://other/token HTTP/1.1\r\n${H}\r\n`),
     status: 400,
   },
   {
     name: "500 headers",
     data: bytes(`GET /token HTTP/1.1\r\n${H}${"x-h: 1\r\n".repeat(500)}\r\n`),
-    status: 400,
+    status: 431,
   },
   {
     name: "invalid UTF-8 in the path",

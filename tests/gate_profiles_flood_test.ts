@@ -1,9 +1,11 @@
 // deno-lint-ignore-file no-console -- the measured latencies are this test's report
 /**
- * Isolation under load, through the built gate: profile A's socket holds
- * 2,000 idle connections and takes 500 concurrent cache misses (Google made
- * slow), while profile B's cached /token keeps answering. A's upstream calls
- * stay bounded; B's latency is printed (timing targets live in the bench).
+ * Isolation under load, through the built gate: profile A's socket is sent
+ * 2,000 idle connections (beyond its own cap of 1,024, so its oldest idle
+ * ones are closed to make room) and takes 500 concurrent cache misses (Google
+ * made slow), while profile B's cached /token keeps answering. A's askers are
+ * never locked out by its idle flood, A's upstream calls stay bounded, and
+ * B's latency is printed (timing targets live in the bench).
  */
 import assert from "node:assert/strict";
 import { GateError } from "../shared/errors.ts";
@@ -12,6 +14,8 @@ import { MAX_UPSTREAM_PER_PROFILE } from "../gate/profile_stack.ts";
 import { devSa, startProfilesGate } from "./_profiles.ts";
 
 const IDLE = 2000;
+/** A's own connection cap: the 500 askers fit, the idle flood does not. */
+const A_CAP = 1024;
 const MISSES = 500;
 const GOOGLE_DELAY_MS = 300;
 /** How long the storm of misses lasts (each of the 500 askers moves to a new key when answered). */
@@ -41,10 +45,27 @@ async function connectPatiently(path: string): Promise<Deno.Conn> {
   }
 }
 
+/** How many of `conns` the gate has closed (a read ends at once); the others stay open. */
+async function closedByGate(conns: Deno.Conn[]): Promise<number> {
+  const buf = new Uint8Array(16);
+  const ended = await Promise.all(conns.map((c) => {
+    const timer = Promise.withResolvers<boolean>();
+    const id = setTimeout(() => timer.resolve(false), 500);
+    return Promise.race([
+      c.read(buf).then((n) => n === null, () => true).finally(() => clearTimeout(id)),
+      timer.promise,
+    ]);
+  }));
+  return ended.filter(Boolean).length;
+}
+
 Deno.test("gcp-gate profiles: a flood on one socket leaves another's cached tokens flowing", async () => {
   // Started under a desktop-like soft limit of 1024 descriptors: Deno raises its soft limit to
   // the hard one at start, or a's 2,000 connections would take every descriptor b needs.
-  await using g = await startProfilesGate([{ name: "a" }, { name: "b" }], { softNoFile: 1024 });
+  await using g = await startProfilesGate(
+    [{ name: "a", toml: `max_connections = ${A_CAP}` }, { name: "b" }],
+    { softNoFile: 1024 },
+  );
   // b's token is minted (and cached) by the measuring worker's first request.
   g.fake.inject({ match: /generateAccessToken$/, delayMs: GOOGLE_DELAY_MS, times: Infinity });
 
@@ -103,6 +124,9 @@ Deno.test("gcp-gate profiles: a flood on one socket leaves another's cached toke
     assert.ok(maxInFlight(arrivals) <= MAX_UPSTREAM_PER_PROFILE, "a's upstream calls are bounded");
     assert.ok(busy > 0, "misses beyond the bound are refused at once");
     assert.deepEqual(outcomes.filter((o) => o !== "ok" && o !== "rate_limited"), []);
+    const closed = await closedByGate(idle);
+    console.error(`profile a: ${closed} of ${IDLE} idle connections closed by its cap of ${A_CAP}`);
+    assert.ok(closed >= IDLE - A_CAP, `the cap closed the oldest idle connections (${closed})`);
     worker.terminate();
   } finally {
     for (const c of idle) c.close();

@@ -18,7 +18,7 @@ import {
   textPayload,
   toResponse,
 } from "./responses.ts";
-import type { MetadataRequest } from "./http1.ts";
+import type { WireRequest as MetadataRequest } from "../http1/parse.ts";
 import { rawPath, safeHost, UNNORMALIZED } from "./request_target.ts";
 import type { TokenCache } from "./token_cache.ts";
 import { metadataTree } from "./directories.ts";

@@ -2,7 +2,7 @@
  * The request target as a hostile client sent it: checked before the URL
  * parser normalises it, and never echoed back unchecked.
  */
-import type { MetadataRequest } from "./http1.ts";
+import type { WireRequest as MetadataRequest } from "../http1/parse.ts";
 
 /** Dot segments (plain or percent-encoded) and backslashes: real clients never send them. */
 export const UNNORMALIZED: RegExp = /\\|%5c|(?:^|\/)(?:\.|%2e){1,2}(?:\/|$)/i;

@@ -4,6 +4,7 @@
  * header — Node's gcp-metadata rejects any 2xx without the flavor header, and
  * Python decodes JSON only when the content type says so.
  */
+import { answerBytes, attachWire } from "../http1/wire.ts";
 
 const FLAVOR_HEADERS = {
   "metadata-flavor": "Google",
@@ -55,29 +56,14 @@ const JSON_TYPE = "application/json";
 // header each time (measured ~20x the JS cost of a clone). The template itself
 // is never handed out, so its body is never consumed.
 const templates = new WeakMap<Payload, { response: Response; wire: Uint8Array }>();
-// Each clone handed out maps to its template's HTTP/1.1 bytes, so our own
-// connection loop (http1.ts) writes them without reading the clone's body or
-// iterating its headers again. Weak: a clone that was served is collected.
-const wires = new WeakMap<Response, Uint8Array>();
-
-/**
- * The complete keep-alive HTTP/1.1 answer (status line, headers,
- * content-length, body) for a Response made from a reused payload, if `res`
- * is one.
- */
-export function prebuiltWire(res: Response): Uint8Array | undefined {
-  return wires.get(res);
-}
-
-function wireOf(p: Payload, headers: Record<string, string>): Uint8Array {
-  const body = new TextEncoder().encode(p.body);
-  let head = `HTTP/1.1 ${p.status} ${p.status === 200 ? "OK" : "Status"}\r\n`;
-  for (const [k, v] of Object.entries(headers)) head += `${k}: ${v}\r\n`;
-  const headBytes = new TextEncoder().encode(`${head}content-length: ${body.length}\r\n\r\n`);
-  const out = new Uint8Array(headBytes.length + body.length);
-  out.set(headBytes);
-  out.set(body, headBytes.length);
-  return out;
+/** A plain-text error answer with the metadata server's headers, then close. */
+export function errorBytes(status: number, message: string): Uint8Array {
+  return answerBytes(
+    status,
+    Object.entries({ ...FLAVOR_HEADERS, "content-type": TEXT_TYPE }),
+    `${message}\n`,
+    true,
+  );
 }
 
 /** Turns `p` into a Response; 200s get an ETag; HEAD gets the headers only. */
@@ -88,13 +74,12 @@ export function toResponse(p: Payload, head: boolean, etag?: string): Response {
       const headers = buildHeaders(p, p.etag);
       template = {
         response: new Response(p.body, { status: p.status, headers }),
-        wire: wireOf(p, headers),
+        wire: answerBytes(p.status, Object.entries(headers), p.body, false),
       };
       templates.set(p, template);
     }
-    const res = template.response.clone();
-    wires.set(res, template.wire);
-    return res;
+    // The clone maps to its template's bytes: our connection loop writes them as they are.
+    return attachWire(template.response.clone(), template.wire);
   }
   return new Response(head ? null : p.body, { status: p.status, headers: buildHeaders(p, etag) });
 }

@@ -9,7 +9,7 @@ import {
   textPayload,
   toResponse,
 } from "./responses.ts";
-import type { MetadataRequest } from "./http1.ts";
+import type { WireRequest as MetadataRequest } from "../http1/parse.ts";
 import { decodeSegment, safeHost } from "./request_target.ts";
 import type { Dir, Leaf, LeafContext, MetadataNode } from "./tree.ts";
 

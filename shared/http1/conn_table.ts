@@ -6,7 +6,7 @@
  * deadline makes room. A connection inside the handler has no deadline
  * (`deadline === 0`) and is never chosen.
  */
-import type { Http1Conn } from "./http1.ts";
+import type { Http1Conn } from "./serve.ts";
 
 /** Options for {@linkcode createConnTable}. */
 export interface ConnTableOptions {
