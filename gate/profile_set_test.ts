@@ -134,3 +134,49 @@ Deno.test("ProfileSet reload: a profile removed and added back starts without th
     Deno.removeSync(dir, { recursive: true });
   }
 });
+
+Deno.test("ProfileSet reload: a request pending across the reload still blocks a second one, then frees the slot", async () => {
+  const dir = Deno.makeTempDirSync({ prefix: "gcp-gate-set-" });
+  Deno.chmodSync(dir, 0o700);
+  const stopping = new AbortController();
+  const sock = `${dir}/one/gate.sock`;
+  let decide!: () => void;
+  let asked = 0;
+  const base = shared(stopping.signal);
+  const waiting: SharedCollaborators = {
+    ...base,
+    // Holds the first request until the test decides it (approved: no cooldown).
+    approverFor: (_p, limiter) => ({
+      decide: async (req) => {
+        const permit = limiter.acquire(req.id);
+        asked++;
+        await new Promise<void>((r) => (decide = r));
+        permit.release("approved");
+        return { approved: false, method: "queue", detail: "test" };
+      },
+    }),
+  };
+  let next = config(dir, sock, "max_approvals_per_minute = 10");
+  const set = await startProfileSet(next, waiting, () => next);
+  try {
+    const first = askProd(sock);
+    const until = async (n: number) => {
+      while (asked < n) await new Promise((r) => setTimeout(r, 10));
+    };
+    await until(1);
+    next = config(dir, sock, "max_approvals_per_minute = 20");
+    assert.deepEqual((await set.reload()).updated, ["web"]);
+    assert.match(await askProd(sock), /^rate_limited: an approval is already pending/);
+    decide();
+    await first;
+    // The permit taken before the reload freed the slot of the limiter after it.
+    const third = askProd(sock);
+    await until(2);
+    decide();
+    assert.doesNotMatch(await third, /rate_limited/);
+  } finally {
+    await set.stopAll("test over");
+    stopping.abort();
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
