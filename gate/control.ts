@@ -3,7 +3,7 @@
  * its status and a reload. The admin server starts before the daemon, so it
  * holds a slot the daemon fills in once its profiles listen.
  */
-import type { ProfileStatus } from "./profile_stack.ts";
+import type { ProfileStatus } from "./profile_status.ts";
 
 /** `GET /status` on the admin socket. Lifetimes only: never a token. */
 export interface GateStatus {

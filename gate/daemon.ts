@@ -5,19 +5,17 @@
  */
 import type { Config } from "../shared/config.ts";
 import type { Logger } from "../shared/log.ts";
-import type { Approver } from "./approval/types.ts";
 import { createAuditLog } from "./audit.ts";
 import type { ControlSlot } from "./control.ts";
 import { hostCredentialProvider } from "./credentials.ts";
 import { createGoogleApi } from "./google_api.ts";
 import { type ProfileSet, startProfileSet } from "./profile_set.ts";
 import type { SharedCollaborators } from "./profile_stack.ts";
-import type { Profile } from "./profiles.ts";
 
 /** What the daemon gets from main.ts besides config. */
 export interface GateDaemonOptions {
   /** Builds the approver of one profile (main.ts picks the chain; each profile its own limits). */
-  approverFor: (profile: Profile) => Approver;
+  approverFor: SharedCollaborators["approverFor"];
   /** Re-reads the config (same flags and environment) for a reload. */
   reloadConfig?: () => Config;
   /** Filled with status/reload while serving (the admin socket asks it). */

@@ -27,7 +27,11 @@ import { type GoogleCheckDeps, googleChecks } from "./doctor_google.ts";
 import { createPamClient } from "./pam/client.ts";
 import { type LocalCheckDeps, localChecks } from "./doctor_local.ts";
 import { createGoogleApi } from "./google_api.ts";
+import { inProfile } from "./doctor_profile.ts";
 import { resolveProfiles } from "./profiles.ts";
+
+/** A check that reports one result. */
+type SingleCheck = { id: string; run: () => Promise<CheckResult> };
 
 /** Everything the doctor touches, injectable for unit tests. */
 export type GateDoctorDeps = GoogleCheckDeps & LocalCheckDeps;
@@ -41,23 +45,35 @@ function configCheck(config: Config): CheckResult {
   );
 }
 
-/** Runs every host check for `config`, in report order. */
+/**
+ * Runs every host check for `config`, in report order. With profiles, the
+ * accounts, sockets and approval methods are checked for every profile (the
+ * top-level socket is not served), each result naming its profile; the ADC,
+ * clock, admin socket and service are the gate's, checked once.
+ */
 export async function runGateDoctor(config: Config, deps: GateDoctorDeps): Promise<CheckResult[]> {
-  // With profiles, every profile's socket is checked (the top-level one is not served).
-  const perSocket = resolveProfiles(config).map((p) =>
-    localChecks({ ...config, socket_path: p.socket_path }, deps)
-  );
-  const local = perSocket[0]!;
-  const bySocket = (id: string) => perSocket.flatMap((l) => l.filter((c) => c.id === id));
-  const byId = (id: string) => local.filter((c) => c.id === id);
+  const profiles = resolveProfiles(config);
+  const perProfile = profiles.map((p) => ({
+    p,
+    checks: localChecks({ ...config, ...p }, deps),
+  }));
+  const first = perProfile[0]!.checks;
+  const each = (id: string): SingleCheck[] =>
+    perProfile.flatMap(({ p, checks }) =>
+      checks.filter((c) => c.id === id).map((c) => ({
+        id,
+        run: async () => inProfile(p, await c.run()),
+      }))
+    );
+  const once = (id: string): SingleCheck[] => first.filter((c) => c.id === id);
   return await runChecks([
     { id: "config", run: () => Promise.resolve(configCheck(config)) },
-    ...googleChecks(config, deps),
-    ...bySocket("gate-socket"),
-    ...bySocket("gate-running"),
-    ...byId("admin-socket"),
-    ...byId("approval"),
-    ...byId("service"),
+    ...googleChecks(config, deps, profiles),
+    ...each("gate-socket"),
+    ...each("gate-running"),
+    ...once("admin-socket"),
+    ...each("approval"),
+    ...once("service"),
   ]);
 }
 

@@ -1,15 +1,23 @@
 /**
  * `gcp-gate doctor`, the checks that talk to Google: the ADC really refreshes,
- * whose it is, the dev and prod accounts can be impersonated, and the clock
- * agrees with Google's. Every token minted here is dropped unprinted: the
- * report names kinds and lifetimes only.
+ * whose it is, each profile's dev and prod accounts can be impersonated, and
+ * the clock agrees with Google's. Every token minted here is dropped
+ * unprinted: the report names kinds and lifetimes only.
+ *
+ * The work is bounded however many profiles there are: each distinct account
+ * is probed once (profiles sharing an account share the answer), and, with
+ * profiles, once Google gives no verdict on one probe the remaining accounts
+ * are not probed: a silent Google costs one call's deadline, not one per
+ * account (doctor_profile.ts).
  */
 import type { Config } from "../shared/config.ts";
 import { type CheckResult, fail, pass, shellArg, warn } from "../shared/doctor_report.ts";
 import { isGateError } from "../shared/errors.ts";
 import type { CredentialProvider } from "./credentials.ts";
+import { eachProfile, keyLocation, type Memo, once } from "./doctor_profile.ts";
 import type { FetchFn, GoogleApi } from "./google_api.ts";
-import { type PamClient, resolveEntitlement } from "./pam/client.ts";
+import { type Entitlement, type PamClient, resolveEntitlement } from "./pam/client.ts";
+import type { Profile } from "./profiles.ts";
 
 /** Collaborators of the Google checks. */
 export interface GoogleCheckDeps {
@@ -22,11 +30,27 @@ export interface GoogleCheckDeps {
   readonly pam: PamClient;
 }
 
+/** The settings of one profile the Google checks read. */
+export type DoctorProfile = Pick<
+  Profile,
+  | "name"
+  | "named"
+  | "service_account"
+  | "prod_service_account"
+  | "pam_entitlement"
+  | "pam_location"
+  | "project_id"
+>;
+
 /** What later checks learn from earlier ones. */
 interface AdcState {
   token?: string;
   type?: string;
   email?: string;
+  /** Impersonation probes by service account (the minted token's expiry only). */
+  readonly probes: Memo<number>;
+  /** PAM entitlements by full name. */
+  readonly entitlements: Memo<Entitlement>;
 }
 
 const CLOUD_PLATFORM = "https://www.googleapis.com/auth/cloud-platform";
@@ -114,70 +138,80 @@ async function checkEngineer({ deps, state }: Ctx): Promise<CheckResult> {
   }
 }
 
+const RETRY_DOCTOR = "check the network and [endpoints], then re-run gcp-gate doctor";
+
 /** Mints a short token for `sa` and drops it: the only proof that impersonation works. */
 async function checkImpersonation(
   { config, deps, state }: Ctx,
   id: "dev-account" | "prod-account",
-  sa: string,
+  on: { sa: string; profile: DoctorProfile },
 ): Promise<CheckResult> {
+  const { sa, profile } = on;
   const role = id === "dev-account" ? "dev account" : "prod account";
-  if (!state.token) return fail(id, `${role} ${sa}: not checked, the ADC did not refresh`, RELOGIN);
-  try {
-    const t = await deps.api.generateAccessToken(
-      state.token,
-      sa,
-      [CLOUD_PLATFORM],
-      PROBE_TOKEN_SECONDS,
+  const token = state.token;
+  if (!token) return fail(id, `${role} ${sa}: not checked, the ADC did not refresh`, RELOGIN);
+  const answer = await once(state.probes, sa, async () => {
+    // Only the expiry is kept: the token itself is dropped here.
+    const t = await deps.api.generateAccessToken(token, sa, [CLOUD_PLATFORM], PROBE_TOKEN_SECONDS);
+    return t.expiresAt;
+  });
+  if (answer === undefined) {
+    return fail(
+      id,
+      `${role} ${sa}: not checked, Google gave no answer on ${state.probes.unanswered}, so no more accounts were probed`,
+      RETRY_DOCTOR,
     );
+  }
+  if ("value" in answer) {
     return pass(
       id,
       `${role} ${sa} can be impersonated (a ${
-        minutes(t.expiresAt - deps.now())
+        minutes(answer.value - deps.now())
       } token was minted and discarded)`,
     );
-  } catch (err) {
-    const status = isGateError(err) ? err.status : 0;
-    if (status === 403) {
-      return fail(
-        id,
-        `${state.email ?? "your ADC principal"} may not mint tokens for ${role} ${sa}: ${
-          firstLine(err)
-        }`,
-        grantTokenCreator(sa, state),
-      );
-    }
-    if (status === 404) {
-      const key = id === "dev-account" ? "service_account" : "prod_service_account";
-      return fail(
-        id,
-        `${role} ${sa} does not exist: ${firstLine(err)}`,
-        `correct ${key} in ${config.config_path ?? "your config"}`,
-      );
-    }
+  }
+  const err = answer.error;
+  const status = isGateError(err) ? err.status : 0;
+  if (status === 403) {
     return fail(
       id,
-      `${role} ${sa}: ${firstLine(err)}`,
-      "check the network and [endpoints], then re-run gcp-gate doctor",
+      `${state.email ?? "your ADC principal"} may not mint tokens for ${role} ${sa}: ${
+        firstLine(err)
+      }`,
+      grantTokenCreator(sa, state),
     );
   }
+  if (status === 404) {
+    const key = id === "dev-account" ? "service_account" : "prod_service_account";
+    return fail(
+      id,
+      `${role} ${sa} does not exist: ${firstLine(err)}`,
+      `correct ${key} in ${keyLocation(config, profile, key)}`,
+    );
+  }
+  return fail(id, `${role} ${sa}: ${firstLine(err)}`, RETRY_DOCTOR);
 }
 
-function checkDevAccount(ctx: Ctx): Promise<CheckResult> {
-  const sa = ctx.config.service_account;
-  if (sa) return checkImpersonation(ctx, "dev-account", sa);
+function checkDevAccount(ctx: Ctx, profile: DoctorProfile): Promise<CheckResult> {
+  const sa = profile.service_account;
+  if (sa) return checkImpersonation(ctx, "dev-account", { sa, profile });
+  const line = 'service_account = "dev@<project>.iam.gserviceaccount.com"';
   const file = ctx.config.config_path
     ? shellArg(ctx.config.config_path)
     : "~/.config/gcp-gate/config.toml";
   return Promise.resolve(fail(
     "dev-account",
     "no service_account configured: every dev token is refused",
-    `echo 'service_account = "dev@<project>.iam.gserviceaccount.com"' >> ${file}`,
+    // Appending to the file would land in its last table: a profile's line goes in its own.
+    profile.named
+      ? `add ${line} to [profiles.${profile.name}] in ${file}`
+      : `echo '${line}' >> ${file}`,
   ));
 }
 
-function checkProdAccount(ctx: Ctx): Promise<CheckResult> {
-  const sa = ctx.config.prod_service_account;
-  if (sa) return checkImpersonation(ctx, "prod-account", sa);
+function checkProdAccount(ctx: Ctx, profile: DoctorProfile): Promise<CheckResult> {
+  const sa = profile.prod_service_account;
+  if (sa) return checkImpersonation(ctx, "prod-account", { sa, profile });
   return Promise.resolve(pass(
     "prod-account",
     "no prod_service_account: approved prod sessions use your own ADC's tokens",
@@ -185,13 +219,16 @@ function checkProdAccount(ctx: Ctx): Promise<CheckResult> {
 }
 
 /** The PAM entitlement prod sessions are granted through: visible to you, and what it grants. */
-async function checkPamEntitlement({ config, deps, state }: Ctx): Promise<CheckResult> {
-  if (config.pam_entitlement === undefined) {
+async function checkPamEntitlement(
+  { deps, state }: Ctx,
+  profile: DoctorProfile,
+): Promise<CheckResult> {
+  if (profile.pam_entitlement === undefined) {
     return pass("pam-entitlement", "no pam_entitlement: prod sessions are not PAM grants");
   }
   let name: string;
   try {
-    name = resolveEntitlement(config.pam_entitlement, config.project_id, config.pam_location);
+    name = resolveEntitlement(profile.pam_entitlement, profile.project_id, profile.pam_location);
   } catch (err) {
     return fail(
       "pam-entitlement",
@@ -199,41 +236,65 @@ async function checkPamEntitlement({ config, deps, state }: Ctx): Promise<CheckR
       "set pam_entitlement to a full entitlement name",
     );
   }
-  if (!state.token) {
+  const token = state.token;
+  if (!token) {
     return warn("pam-entitlement", `${name}: not checked (no working ADC)`, RELOGIN);
   }
   const [scope, parent, , location, , id] = name.split("/");
-  try {
-    const e = await deps.pam.getEntitlement(state.token, name);
+  const answer = await once(state.entitlements, name, () => deps.pam.getEntitlement(token, name));
+  if (answer === undefined) {
+    return fail(
+      "pam-entitlement",
+      `${name}: not checked, Privileged Access Manager gave no answer on ${state.entitlements.unanswered}, so no more entitlements were read`,
+      RETRY_DOCTOR,
+    );
+  }
+  if ("value" in answer) {
+    const e = answer.value;
     const roles = e.roles.length > 0 ? e.roles.join(", ") : "roles not shown";
     const max = e.maxSeconds === undefined ? "" : `, at most ${minutes(e.maxSeconds * 1000)}`;
     return pass("pam-entitlement", `${name} is visible: ${roles}${max}`);
-  } catch (err) {
-    return fail(
-      "pam-entitlement",
-      `${name} cannot be read with your ADC: ${firstLine(err)}`,
-      `gcloud beta pam entitlements describe ${shellArg(id ?? "")} --location=${
-        shellArg(location ?? "global")
-      } --${scope === "projects" ? "project" : scope === "folders" ? "folder" : "organization"}=${
-        shellArg(parent ?? "")
-      }   # then ask its admin to make you a requester`,
-    );
   }
+  return fail(
+    "pam-entitlement",
+    `${name} cannot be read with your ADC: ${firstLine(answer.error)}`,
+    `gcloud beta pam entitlements describe ${shellArg(id ?? "")} --location=${
+      shellArg(location ?? "global")
+    } --${scope === "projects" ? "project" : scope === "folders" ? "folder" : "organization"}=${
+      shellArg(parent ?? "")
+    }   # then ask its admin to make you a requester`,
+  );
 }
 
-/** The Google checks, in report order, sharing what they learn. */
+/**
+ * The Google checks, in report order, sharing what they learn. The account
+ * checks run for each of `profiles` (a config without profiles: its one
+ * implicit profile, reported as before).
+ */
 export function googleChecks(
   config: Config,
   deps: GoogleCheckDeps,
-): { id: string; run: () => Promise<CheckResult> }[] {
-  const ctx: Ctx = { config, deps, state: {} };
+  profiles: readonly DoctorProfile[],
+): { id: string; run: () => Promise<CheckResult | CheckResult[]> }[] {
+  const bounded = profiles.some((p) => p.named);
+  const ctx: Ctx = {
+    config,
+    deps,
+    state: {
+      probes: { answers: new Map(), stopOnSilence: bounded },
+      entitlements: { answers: new Map(), stopOnSilence: bounded },
+    },
+  };
   return [
     { id: "adc", run: () => Promise.resolve(checkAdcFile(ctx)) },
     { id: "adc-refresh", run: () => checkRefresh(ctx) },
     { id: "engineer", run: () => checkEngineer(ctx) },
-    { id: "dev-account", run: () => checkDevAccount(ctx) },
-    { id: "prod-account", run: () => checkProdAccount(ctx) },
-    { id: "pam-entitlement", run: () => checkPamEntitlement(ctx) },
+    { id: "dev-account", run: () => eachProfile(profiles, (p) => checkDevAccount(ctx, p)) },
+    { id: "prod-account", run: () => eachProfile(profiles, (p) => checkProdAccount(ctx, p)) },
+    {
+      id: "pam-entitlement",
+      run: () => eachProfile(profiles, (p) => checkPamEntitlement(ctx, p)),
+    },
     { id: "clock", run: () => checkClock(config, deps) },
   ];
 }

@@ -14,6 +14,7 @@ import { createApprover, realTerminal } from "./approval/chain.ts";
 import type { TerminalDeps } from "./approval/terminal.ts";
 import { type ApprovalQueue, createApprovalQueue } from "./approval/queue.ts";
 import type { Approver } from "./approval/types.ts";
+import type { ApprovalRateLimiter } from "./rate_limit.ts";
 import { GATE_CLI } from "./cli.ts";
 import { doctorCommand } from "./doctor.ts";
 import { canCommand } from "./can.ts";
@@ -48,12 +49,14 @@ function approverFor(
   profile: Profile,
   log: Logger,
   queue: ApprovalQueue,
-  shared: ReturnType<typeof sharedTerminal>,
+  shared: ReturnType<typeof sharedTerminal> & { limiter: ApprovalRateLimiter },
 ): Approver {
   const settings = { ...config, ...profile };
   return createApprover(settings, {
     log,
     queue,
+    // The profile's limiter outlives this chain (a reload keeps its state).
+    limiter: shared.limiter,
     env: readEnv,
     ...(settings.approval_methods.includes("terminal")
       ? { terminal: shared.terminal(), terminalTurn: shared.turn }
@@ -105,7 +108,8 @@ export async function main(args: readonly string[]): Promise<number> {
     });
     try {
       return await runGate(config, log, {
-        approverFor: (profile) => approverFor(config, profile, log, queue, terminal),
+        approverFor: (profile, limiter) =>
+          approverFor(config, profile, log, queue, { ...terminal, limiter }),
         reloadConfig: () =>
           loadInvocation(GATE_CLI, args, {
             env: readEnv,

@@ -9,6 +9,7 @@ import { GateError } from "../shared/errors.ts";
 import type { GateControl, ReloadResult } from "./control.ts";
 import { type ProfileStack, type SharedCollaborators, startProfileStack } from "./profile_stack.ts";
 import { type Profile, resolveProfiles, settingsChanged } from "./profiles.ts";
+import type { ApprovalRateLimiter } from "./rate_limit.ts";
 
 export interface ProfileSet extends GateControl {
   /** Forgets every profile's cached tokens (the ADC changed). */
@@ -59,22 +60,30 @@ function planStarts(
   return { moved, fresh };
 }
 
-/** Starts the profiles in `fresh`; on failure stops them and restarts `moved` as they were. */
+/**
+ * Starts the profiles in `fresh`; on failure stops them and restarts `moved`
+ * as they were. A moved profile keeps its limiter (`carried`): moving its
+ * socket must not end its cooldown either.
+ */
 async function startAll(
   stacks: Map<string, ProfileStack>,
   shared: SharedCollaborators,
-  opts: { fresh: Profile[]; moved: Profile[] },
+  opts: { fresh: Profile[]; moved: Profile[]; carried: Map<string, ApprovalRateLimiter> },
 ): Promise<ProfileStack[]> {
   const started: ProfileStack[] = [];
+  const carry = (p: Profile) => {
+    const limiter = opts.carried.get(p.name);
+    return limiter ? { limiter } : {};
+  };
   try {
-    for (const p of opts.fresh) started.push(await startProfileStack(p, shared));
+    for (const p of opts.fresh) started.push(await startProfileStack(p, shared, carry(p)));
     return started;
   } catch (err) {
     await Promise.all(started.map((s) => s.stop("the reload failed")));
     for (const p of opts.moved) {
       stacks.delete(p.name);
       try {
-        stacks.set(p.name, await startProfileStack(p, shared));
+        stacks.set(p.name, await startProfileStack(p, shared, carry(p)));
       } catch (again) {
         shared.log.error(`profile ${p.name} could not be restarted: ${(again as Error).message}`);
       }
@@ -136,8 +145,9 @@ export async function startProfileSet(
     for (const p of fresh) assertGranted(p);
     // A moved profile stops on its old socket before it binds the new one.
     const before = moved.map((p) => stacks.get(p.name)!.profile);
+    const carried = new Map(moved.map((p) => [p.name, stacks.get(p.name)!.limiter]));
     for (const p of moved) await stacks.get(p.name)!.stop("its socket_path changed");
-    const started = await startAll(stacks, shared, { fresh, moved: before });
+    const started = await startAll(stacks, shared, { fresh, moved: before, carried });
     for (const s of started) {
       stacks.set(s.profile.name, s);
       result.started.push(s.profile.name);

@@ -18,6 +18,12 @@ import { createPamClient, resolveEntitlement } from "./pam/client.ts";
 import { createPamProvider, type ProdAccessProvider } from "./pam/provider.ts";
 import { createProdService, type ProdService } from "./prod.ts";
 import type { Profile } from "./profiles.ts";
+import { type ProfileStatus, profileStatus } from "./profile_status.ts";
+import {
+  type ApprovalLimits,
+  type ApprovalRateLimiter,
+  createApprovalRateLimiter,
+} from "./rate_limit.ts";
 import { createGateHandler } from "./routes.ts";
 import {
   type ConnectionLimits,
@@ -46,26 +52,20 @@ export interface SharedCollaborators {
   universeDomain: string;
   /** Privileged Access Manager API base URL (`[endpoints] privilegedaccessmanager`). */
   pamEndpoint: string;
-  /** Builds the approval chain for one profile's settings (its own rate limiter). */
-  approverFor: (profile: Profile) => Approver;
+  /**
+   * Builds the approval chain for one profile's settings around the profile's
+   * own rate limiter, which outlives the chain: a reload builds a new chain
+   * but keeps the limiter's pending request, cooldown and window.
+   */
+  approverFor: (profile: Profile, limiter: ApprovalRateLimiter) => Approver;
   /** Aborts on gate shutdown. */
   signal: AbortSignal;
 }
 
-/** A profile as `gcp-gate status` lists it (lifetimes, never tokens). */
-export interface ProfileStatus {
-  name: string;
-  socket_path: string;
-  listening: boolean;
-  project: string | null;
-  service_account: string | null;
-  prod_service_account: string | null;
-  dev_tokens: { key: string; expires_in: number }[];
-  sessions: { id_prefix: string; project: string | null; expires_in: number }[];
-}
-
 export interface ProfileStack {
   readonly profile: Profile;
+  /** Its approval limits' state, handed to the stack that replaces it when its socket moves. */
+  readonly limiter: ApprovalRateLimiter;
   /** Applies new settings (same socket): new caches and limits; sessions survive unless the prod account changed. */
   update(next: Profile): void;
   /** Forgets cached tokens (the ADC changed). */
@@ -179,11 +179,19 @@ interface Collaborators {
   handler: GateHandler;
 }
 
+/** The approval limits a profile sets. */
+function limitsOf(profile: Profile): ApprovalLimits {
+  return {
+    cooldownSeconds: profile.denial_cooldown_seconds,
+    maxPerMinute: profile.max_approvals_per_minute,
+  };
+}
+
 function build(
   profile: Profile,
   shared: SharedCollaborators,
   sessions: SessionStore,
-  signal: AbortSignal,
+  opts: { signal: AbortSignal; limiter: ApprovalRateLimiter },
 ): Collaborators {
   const { api, credentials } = shared;
   const audit = profileAudit(shared.audit, profile);
@@ -224,7 +232,7 @@ function build(
     idToken: (a, e, s) => limit(`id ${e} ${a}`, () => rawIdentity.idToken(a, e, s)),
     reset: () => rawIdentity.reset(),
   };
-  const approver = shared.approverFor(profile);
+  const approver = shared.approverFor(profile, opts.limiter);
   const provider = pamProvider(profile, shared, audit);
   const prod = createProdService({
     // The profile's name goes into every dialog, prompt and pending line.
@@ -255,45 +263,29 @@ function build(
     universeDomain: shared.universeDomain,
     defaultProject: profile.project_id,
     startedAt: Date.now(),
-    signal,
+    signal: opts.signal,
   });
   return { tokens, expiries, identity, prod, handler };
 }
 
-/** What `gcp-gate status` shows of one profile now. */
-function stackStatus(of: {
-  profile: Profile;
-  current: Collaborators;
-  sessions: { live(): Session[] };
-  stopped: boolean;
-}): ProfileStatus {
-  const { profile, current, sessions, stopped } = of;
-  const now = Date.now();
-  let listening = false;
-  try {
-    listening = !stopped && Deno.lstatSync(profile.socket_path).isSocket === true;
-  } catch { /* gone */ }
-  return {
-    name: profile.name,
-    socket_path: profile.socket_path,
-    listening,
-    project: profile.project_id ?? null,
-    service_account: profile.service_account ?? null,
-    prod_service_account: profile.prod_service_account ?? null,
-    dev_tokens: [...current.expiries].filter(([, exp]) => exp > now).map(([key, exp]) => ({
-      key,
-      expires_in: Math.floor((exp - now) / 1000),
-    })),
-    sessions: sessions.live().map((s) => ({
-      id_prefix: s.prefix,
-      project: s.project ?? null,
-      expires_in: Math.max(0, Math.floor((s.expiresAt - now) / 1000)),
-    })),
-  };
+/** Options for {@linkcode startProfileStack}. */
+export interface ProfileStackOptions {
+  /**
+   * The limiter of the stack this one replaces (same profile, socket moved
+   * by a reload); its state carries over under this profile's limits.
+   */
+  limiter?: ApprovalRateLimiter;
+}
+
+/** A new limiter, or the carried one under this profile's limits. */
+function limiterFor(profile: Profile, carried?: ApprovalRateLimiter): ApprovalRateLimiter {
+  if (!carried) return createApprovalRateLimiter(limitsOf(profile));
+  carried.reconfigure(limitsOf(profile));
+  return carried;
 }
 
 /** A profile's per-socket connection limits. */
-function limitsOf(profile: Profile): ConnectionLimits {
+function connectionLimitsOf(profile: Profile): ConnectionLimits {
   return {
     maxConnections: profile.max_connections,
     idleTimeoutMs: profile.idle_timeout_seconds * 1000,
@@ -304,12 +296,14 @@ function limitsOf(profile: Profile): ConnectionLimits {
 export async function startProfileStack(
   first: Profile,
   shared: SharedCollaborators,
+  options: ProfileStackOptions = {},
 ): Promise<ProfileStack> {
   let profile = first;
   const stopping = new AbortController();
   const signal = AbortSignal.any([stopping.signal, shared.signal]);
+  const limiter = limiterFor(profile, options.limiter);
   let sessions = trackedSessions(createSessionStore());
-  let current = build(profile, shared, sessions, signal);
+  let current = build(profile, shared, sessions, { signal, limiter });
   const log = shared.log;
   if (!profile.service_account) {
     log.warn(
@@ -325,7 +319,7 @@ export async function startProfileStack(
       hot: (req: WireRequest, close: boolean) => current.handler.hot?.(req, close),
     }),
     log,
-    ...limitsOf(profile),
+    ...connectionLimitsOf(profile),
     ...(profile.named
       ? { readyMessage: `ready: profile ${profile.name} listening on ${profile.socket_path}` }
       : {}),
@@ -344,6 +338,7 @@ export async function startProfileStack(
     get profile() {
       return profile;
     },
+    limiter,
     finished: server.finished,
     update(next) {
       const old = current.prod;
@@ -356,8 +351,10 @@ export async function startProfileStack(
         void old.close(RELEASE_TIMEOUT_MS).catch((err) => log.warn(String(err)));
       }
       profile = next;
-      current = build(profile, shared, sessions, signal);
-      server.setLimits(limitsOf(profile));
+      // Same limiter, new limits: a reload must not end a cooldown (rate_limit.ts).
+      limiter.reconfigure(limitsOf(profile));
+      current = build(profile, shared, sessions, { signal, limiter });
+      server.setLimits(connectionLimitsOf(profile));
       log.info(`profile ${profile.name}: new settings applied`);
     },
     reset() {
@@ -365,7 +362,8 @@ export async function startProfileStack(
       current.identity.reset();
       current.prod.reset();
     },
-    status: () => stackStatus({ profile, current, sessions, stopped }),
+    status: () =>
+      profileStatus({ profile, expiries: current.expiries, sessions: sessions.live(), stopped }),
     async stop(reason, options = {}) {
       if (stopped) return;
       stopped = true;

@@ -87,3 +87,57 @@ Deno.test("rate limiter: releasing twice or late does not free someone else's sl
   refusal(() => rl.acquire("c"));
   b.release("approved");
 });
+
+Deno.test("reconfigure(): a longer cooldown extends the running one from the denial; a shorter one keeps its end", () => {
+  const c = clock();
+  const rl = createApprovalRateLimiter({ cooldownSeconds: 60, maxPerMinute: 10, now: c.now });
+  rl.acquire("a").release("denied");
+  c.advance(10_000);
+  rl.reconfigure({ cooldownSeconds: 300, maxPerMinute: 10 });
+  const longer = refusal(() => rl.acquire("b"));
+  assert.equal(longer.retry, 290, "measured from the denial, with the new length");
+  assert.match(longer.message, /refused for 300 s after a denial/);
+  // Shortened again: the running end stays (the later of the two).
+  rl.reconfigure({ cooldownSeconds: 5, maxPerMinute: 10 });
+  assert.equal(refusal(() => rl.acquire("c")).retry, 290);
+  c.advance(290_000);
+  // Over: the next denial cools down for the new, shorter length.
+  rl.acquire("d").release("cancelled");
+  c.advance(1000);
+  const next = refusal(() => rl.acquire("e"));
+  assert.equal(next.retry, 4);
+  assert.match(next.message, /withdrawn before a decision; new requests are refused for 5 s/);
+});
+
+Deno.test("reconfigure(): the pending request and the last minute's requests carry over under the new cap", () => {
+  const c = clock();
+  const rl = createApprovalRateLimiter({ cooldownSeconds: 0, maxPerMinute: 10, now: c.now });
+  for (const id of ["a", "b", "c", "d"]) {
+    rl.acquire(id).release("approved");
+    c.advance(5000);
+  }
+  const waiting = rl.acquire("e");
+  rl.reconfigure({ cooldownSeconds: 0, maxPerMinute: 10 });
+  assert.match(refusal(() => rl.acquire("f")).message, /already pending \(request e,/);
+  // The permit taken before the reload still frees the slot.
+  waiting.release("approved");
+  // 5 requests in the window (at 0, 5, 10, 15, 20 s; now 20 s), the cap drops to 2:
+  // refused until only one is left, i.e. until the one at 15 s leaves the window.
+  rl.reconfigure({ cooldownSeconds: 0, maxPerMinute: 2 });
+  const r = refusal(() => rl.acquire("g"));
+  assert.match(r.message, /at most 2 per minute/);
+  assert.equal(r.retry, 55);
+  c.advance(54_000);
+  refusal(() => rl.acquire("h"));
+  c.advance(1000);
+  rl.acquire("i").release("approved");
+});
+
+Deno.test("reconfigure(): no running cooldown, no new one (a reload alone never cools down)", () => {
+  const c = clock();
+  const rl = createApprovalRateLimiter({ cooldownSeconds: 5, maxPerMinute: 10, now: c.now });
+  rl.acquire("a").release("denied");
+  c.advance(6000);
+  rl.reconfigure({ cooldownSeconds: 600, maxPerMinute: 10 });
+  rl.acquire("b").release("approved");
+});

@@ -17,6 +17,8 @@ export interface CheckResult {
   readonly message: string;
   /** WARN/FAIL: the command (or edit) that fixes it. */
   readonly fix?: string;
+  /** The gate profile the check is about (`gcp-gate doctor` with `[profiles.*]`). */
+  readonly profile?: string;
 }
 
 /** A check to run: returns one result (or several, e.g. one per credential found). */

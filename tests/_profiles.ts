@@ -17,6 +17,8 @@ import { type FakeGoogle, startFakeGoogle } from "./fakes/google.ts";
 export interface TestProfile {
   name: string;
   toml?: string;
+  /** Its dev account (default devSa(name)). */
+  serviceAccount?: string;
 }
 
 export interface ProfilesGate extends AsyncDisposable {
@@ -70,7 +72,7 @@ export async function startProfilesGate(
           [
             `[profiles.${p.name}]`,
             `socket_path = "${socket(p.name)}"`,
-            `service_account = "${devSa(p.name)}"`,
+            `service_account = "${p.serviceAccount ?? devSa(p.name)}"`,
             p.toml ?? "",
           ].join("\n")
         ),

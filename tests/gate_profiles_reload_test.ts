@@ -2,10 +2,11 @@
  * Reloading a profiles gate through the built launcher: `gcp-gate reload`
  * and SIGHUP stop removed profiles (their sessions revoked and audited),
  * start profiles again, apply new limits; a bad config changes nothing; a
- * socket the launcher did not grant at start is refused with the fix.
+ * socket the launcher did not grant at start is refused with the fix; a
+ * denial's cooldown outlives a reload that changes the profile's limits.
  */
 import assert from "node:assert/strict";
-import { GateError } from "../shared/errors.ts";
+import { GateError, isGateError } from "../shared/errors.ts";
 import { createGateClient } from "../shared/gate_client.ts";
 import { nextPending, startProfilesGate, type TestProfile } from "./_profiles.ts";
 
@@ -92,4 +93,49 @@ Deno.test("gcp-gate reload: changed limits apply; a bad config or an ungranted s
   assert.ok(!exists(g.socket("b")));
   assert.ok((await a.token({ ttlSeconds: 600 })).access_token, "a keeps serving");
   assert.match((await g.cli("status")).stdout, /profile a: listening/);
+});
+
+Deno.test("gcp-gate reload: a denied profile stays cooled down under its new limits; the other profile is not", async () => {
+  const queue = `approval_methods = "queue"`;
+  await using g = await startProfilesGate([
+    { name: "a", toml: `${queue}\ndenial_cooldown_seconds = 600` },
+    { name: "b", toml: queue },
+  ]);
+  const ask = (name: string) =>
+    createGateClient({ socketPath: g.socket(name), timeoutMs: 30_000 })
+      .openSession({ scopes: [CLOUD], ttl_seconds: 600 }).then((l) => l.session, (e) => e);
+  const asked = ask("a");
+  const { id } = await nextPending(g);
+  assert.equal((await g.cli("deny", id)).code, 0);
+  const denied = await asked;
+  assert.ok(isGateError(denied, "denied"), String(denied));
+
+  // The user is talked into a reload with a shorter cooldown and a new per-minute cap.
+  g.writeConfig([
+    { name: "a", toml: `${queue}\ndenial_cooldown_seconds = 5\nmax_approvals_per_minute = 3` },
+    { name: "b", toml: queue },
+  ]);
+  const reloaded = await g.cli("reload");
+  assert.equal(reloaded.code, 0, reloaded.stderr);
+  assert.match(reloaded.stdout, /updated a/);
+  const cooled = await ask("a");
+  assert.ok(isGateError(cooled, "rate_limited"), String(cooled));
+  assert.equal(cooled.status, 429);
+  assert.match(
+    cooled.message,
+    /denied; new requests are refused for 600 s .* retry in (59\d|600) s/,
+  );
+  assert.ok((cooled.retryAfterSeconds ?? 0) > 500, `Retry-After ${cooled.retryAfterSeconds}`);
+  assert.match((await g.cli("pending")).stdout, /No prod request is waiting/, "no one was asked");
+  assert.ok(
+    g.auditLines().some((l) => l.profile === "a" && l.result === "rate_limited"),
+    "the refusal is audited under a",
+  );
+
+  // Profile b's limiter is its own: its request reaches the queue.
+  const other = ask("b");
+  const next = await nextPending(g);
+  assert.match(next.line, /\[profile b\]/);
+  assert.equal((await g.cli("approve", next.id, "--yes")).code, 0);
+  assert.ok(!((await other) instanceof Error), String(await other));
 });
