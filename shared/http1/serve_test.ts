@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { MAX_HEAD_BYTES } from "./parse.ts";
 import { type Http1Options, serveHttp1 } from "./serve.ts";
-import { answerBytes } from "./wire.ts";
+import { answerBytes, streamingResponse } from "./wire.ts";
 
 function options(
   handler: Http1Options["handler"],
@@ -111,4 +111,134 @@ Deno.test("serveHttp1() keeps its deadline current: idle, then none inside the h
   assert.match(await readUntil(client, (t) => t.endsWith("ok")), /^HTTP\/1\.1 200/);
   client.close();
   await done;
+});
+
+Deno.test("serveHttp1() reads a Content-Length body whole, even when it arrives in pieces", async () => {
+  using p = await pair((req) => {
+    return new Response(`${req.method} ${new TextDecoder().decode(req.body ?? new Uint8Array())}`);
+  });
+  const enc = new TextEncoder();
+  await p.client.write(enc.encode("POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\nhel"));
+  await new Promise((r) => setTimeout(r, 20));
+  await p.client.write(enc.encode("lo world"));
+  await p.client.write(enc.encode("GET /y HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
+  const text = await readUntil(p.client, () => false);
+  await p.done;
+  assert.match(text, /POST hello world/);
+  // The body's bytes were not taken for the next request: the pipelined GET is answered.
+  assert.match(text, /GET $/);
+});
+
+Deno.test("serveHttp1() refuses a chunked body with 411 and an oversized one with 413, unread", async () => {
+  for (
+    const [head, status] of [
+      [
+        "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+        411,
+      ],
+      ["POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 65\r\n\r\n", 413],
+    ] as const
+  ) {
+    let called = false;
+    using p = await pair(() => {
+      called = true;
+      return new Response("no");
+    });
+    await p.client.write(new TextEncoder().encode(head));
+    const text = await readUntil(p.client, () => false);
+    await p.done;
+    assert.match(text, new RegExp(`^HTTP/1\\.1 ${status} `), text);
+    assert.match(text, /x-refused: 1/);
+    assert.equal(called, false, "the handler never saw it");
+  }
+});
+
+Deno.test("serveHttp1() aborts req.signal as soon as the client leaves a pending request", async () => {
+  const aborted = Promise.withResolvers<number>();
+  let started = 0;
+  using p = await pair((req) => {
+    started = Date.now();
+    req.signal.addEventListener("abort", () => aborted.resolve(Date.now() - started));
+    return new Promise<Response>(() => {}); // never answers on its own
+  });
+  await p.client.write(new TextEncoder().encode("GET /wait HTTP/1.1\r\nHost: x\r\n\r\n"));
+  await new Promise((r) => setTimeout(r, 50));
+  p.client.close();
+  const ms = await aborted.promise;
+  assert.ok(ms < 5000, `aborted after ${ms} ms`);
+});
+
+Deno.test("serveHttp1() streams a streamingResponse chunked and cancels it when the client leaves", async () => {
+  const cancelled = Promise.withResolvers<void>();
+  let push!: ReadableStreamDefaultController<Uint8Array>;
+  using p = await pair(() =>
+    streamingResponse(
+      new ReadableStream<Uint8Array>({
+        start: (c) => void (push = c),
+        cancel: () => cancelled.resolve(),
+      }),
+      { "content-type": "application/x-ndjson" },
+    )
+  );
+  await p.client.write(new TextEncoder().encode("POST /s HTTP/1.1\r\nHost: x\r\n\r\n"));
+  await new Promise((r) => setTimeout(r, 20));
+  push.enqueue(new TextEncoder().encode('{"event":"pending"}\n'));
+  const text = await readUntil(p.client, (t) => t.includes("pending"));
+  assert.match(text, /transfer-encoding: chunked\r\n/);
+  assert.match(text, /\r\n14\r\n\{"event":"pending"\}\n\r\n/);
+  p.client.close();
+  await cancelled.promise;
+  await p.done;
+});
+
+Deno.test("serveHttp1() keeps the connection for the next request after a stream ends whole", async () => {
+  let n = 0;
+  using p = await pair(() =>
+    ++n === 1
+      ? streamingResponse(
+        new ReadableStream<Uint8Array>({
+          start: (c) => {
+            c.enqueue(new TextEncoder().encode("one\n"));
+            c.close();
+          },
+        }),
+        {},
+      )
+      : new Response("two")
+  );
+  await p.client.write(
+    new TextEncoder().encode(
+      "GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    ),
+  );
+  const text = await readUntil(p.client, () => false);
+  await p.done;
+  assert.match(text, /4\r\none\n\r\n0\r\n\r\nHTTP\/1\.1 200 OK/);
+  assert.match(text, /two$/);
+});
+
+Deno.test("serveHttp1() answers a prebuilt hot answer without calling the handler", async () => {
+  let handled = 0;
+  const hotBytes = answerBytes(200, [], "hot", false);
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const client = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
+  const server = await listener.accept();
+  listener.close();
+  const done = serveHttp1(server, { deadline: 0 }, {
+    ...options(() => {
+      handled++;
+      return new Response("cold");
+    }),
+    hot: (req) => new URL(req.url).pathname === "/hot" ? hotBytes : undefined,
+  }).finally(() => server.close());
+  await client.write(
+    new TextEncoder().encode(
+      "GET /hot HTTP/1.1\r\nHost: x\r\n\r\nPOST /hot HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\nxGET /cold HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    ),
+  );
+  const text = await readUntil(client, () => false);
+  client.close();
+  await done;
+  assert.equal(text.split("hot").length - 1, 1, text);
+  assert.equal(handled, 2, "a request with a body and an unknown one go to the handler");
 });
