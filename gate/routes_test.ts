@@ -72,7 +72,7 @@ function handler(overrides: { tokens?: DevTokenMinter } = {}) {
     );
     return { status: res.status, body: await res.json() };
   };
-  return { call, entries, hits, asked };
+  return { call, entries, hits, asked, h };
 }
 
 Deno.test("GET /health needs no protocol header and reports uptime and version", async () => {
@@ -146,4 +146,34 @@ Deno.test("a dev-token URL answered before still has its method and protocol hea
   const missing = await call(url, { headers: { "x-gcp-gate-protocol": "" } });
   assert.deepEqual([missing.status, missing.body.code], [400, "protocol_mismatch"]);
   assert.equal(asked.length, 1, "one mint for the whole sequence");
+});
+
+Deno.test("handler.hot answers a cached dev token with the bytes the full route would send, and nothing else", async () => {
+  const { call, hits, h } = handler();
+  const url = "/token?scopes=a&ttl_seconds=600";
+  const wire = (method: string, proto: string | null, path = url) => ({
+    method,
+    url: `http://gate.invalid${path}`,
+    headers: new Headers(proto === null ? {} : { "x-gcp-gate-protocol": proto }),
+  });
+  assert.equal(h.hot?.(wire("GET", "1"), false), undefined, "not routed yet: the route decides");
+  const full = await call(url);
+  assert.equal(full.status, 200);
+  const hot = h.hot?.(wire("GET", "1"), false);
+  assert.ok(hot, "a routed, cached query is hot");
+  const text = new TextDecoder().decode(hot);
+  const [head, body] = text.split("\r\n\r\n") as [string, string];
+  assert.deepEqual(JSON.parse(body), full.body, "the same answer as the route's");
+  assert.match(head, /^HTTP\/1\.1 200 OK\r\n/);
+  assert.match(head, /content-type: application\/json\r\ncache-control: no-store/);
+  assert.match(head, new RegExp(`content-length: ${new TextEncoder().encode(body).length}$`));
+  assert.deepEqual(hits, ["/token"], "counted as a cache hit like the route does");
+  assert.equal(h.hot?.(wire("GET", "1"), false), hot, "the same bytes within the second");
+  assert.match(new TextDecoder().decode(h.hot?.(wire("GET", "1"), true)), /connection: close/);
+  // What the full route refuses, the hot path leaves to it.
+  assert.equal(h.hot?.(wire("POST", "1"), false), undefined);
+  assert.equal(h.hot?.(wire("HEAD", "1"), false), undefined);
+  assert.equal(h.hot?.(wire("GET", "2"), false), undefined);
+  assert.equal(h.hot?.(wire("GET", null), false), undefined);
+  assert.equal(h.hot?.(wire("GET", "1", "/token?scopes=b&ttl_seconds=600"), false), undefined);
 });
