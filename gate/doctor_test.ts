@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
+import { stubGoogleApi } from "./_prod_fakes.ts";
 import { type Config, loadInvocation } from "../shared/config.ts";
 import type { CheckResult } from "../shared/doctor_report.ts";
 import { GateError } from "../shared/errors.ts";
 import { GATE_CLI } from "./cli.ts";
 import { type GateDoctorDeps, runGateDoctor } from "./doctor.ts";
-import type { GoogleApi } from "./google_api.ts";
 import type { PamClient } from "./pam/client.ts";
 
 const FILE = "/home/u/gate.toml";
@@ -24,19 +24,14 @@ function config(toml: string): Config {
 function deps(mint: (account: string) => Promise<number> = () => Promise.resolve(0)) {
   const probes: string[] = [];
   const entitlements: string[] = [];
-  const api: GoogleApi = {
+  const api = stubGoogleApi({
     generateAccessToken: async (_src, account) => {
       probes.push(account);
       const expiresAt = Date.now() + 600_000 + (await mint(account));
       return { token: `probe-token-${account}`, expiresAt };
     },
-    generateIdToken: unused,
     tokenEmail: () => Promise.resolve("engineer@example.com"),
-    projectNumber: unused,
-    oauthToken: unused,
-    stsExchange: unused,
-    getText: unused,
-  };
+  });
   const pam: PamClient = {
     getEntitlement: (_src, name) => {
       entitlements.push(name);

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { stubGoogleApi } from "./_prod_fakes.ts";
 import { type Config, loadInvocation } from "../shared/config.ts";
 import { GateError, isGateError } from "../shared/errors.ts";
 import { createGateClient } from "../shared/gate_client.ts";
@@ -6,13 +7,11 @@ import { createLogger } from "../shared/log.ts";
 import type { Approver } from "./approval/types.ts";
 import type { AuditLog } from "./audit.ts";
 import { GATE_CLI } from "./cli.ts";
-import type { GoogleApi } from "./google_api.ts";
 import { startProfileSet } from "./profile_set.ts";
 import type { SharedCollaborators } from "./profile_stack.ts";
 import type { ApprovalRateLimiter } from "./rate_limit.ts";
 
 const CLOUD = "https://www.googleapis.com/auth/cloud-platform";
-const unused = (): Promise<never> => Promise.reject(new Error("unused"));
 
 /** A real config, loaded as the gate loads it, with one profile `web` at `socket`. */
 function config(dir: string, socket: string, webToml: string): Config {
@@ -42,15 +41,7 @@ function denyingApprover(_p: unknown, limiter: ApprovalRateLimiter): Approver {
 }
 
 function shared(signal: AbortSignal): SharedCollaborators {
-  const api: GoogleApi = {
-    generateAccessToken: unused,
-    generateIdToken: unused,
-    tokenEmail: () => Promise.resolve("engineer@example.com"),
-    projectNumber: unused,
-    oauthToken: unused,
-    stsExchange: unused,
-    getText: unused,
-  };
+  const api = stubGoogleApi({ tokenEmail: () => Promise.resolve("engineer@example.com") });
   const audit: AuditLog = {
     record: () => {},
     countHit: () => {},

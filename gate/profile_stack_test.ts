@@ -1,19 +1,17 @@
 import assert from "node:assert/strict";
+import { stubGoogleApi } from "./_prod_fakes.ts";
 import { GateError } from "../shared/errors.ts";
 import { createGateClient } from "../shared/gate_client.ts";
 import { createLogger } from "../shared/log.ts";
 import { type Approver, DENY_ALL } from "./approval/types.ts";
 import type { AuditEntry, AuditLog } from "./audit.ts";
 import type { CredentialProvider } from "./credentials.ts";
-import type { GoogleApi } from "./google_api.ts";
 import { MAX_UPSTREAM_PER_PROFILE, startProfileStack } from "./profile_stack.ts";
 import type { Profile } from "./profiles.ts";
 
-const unused = (): Promise<never> => Promise.reject(new Error("unused"));
-
 function fakes() {
   const mints: { sa: string; release: () => void }[] = [];
-  const api: GoogleApi = {
+  const api = stubGoogleApi({
     // Each mint waits until the test releases it: misses pile up.
     generateAccessToken: (_src, sa) =>
       new Promise((resolve) => {
@@ -22,13 +20,8 @@ function fakes() {
           release: () => resolve({ token: `tok-${sa}`, expiresAt: Date.now() + 3600_000 }),
         });
       }),
-    generateIdToken: unused,
     tokenEmail: () => Promise.resolve("engineer@example.com"),
-    projectNumber: unused,
-    oauthToken: unused,
-    stsExchange: unused,
-    getText: unused,
-  };
+  });
   const credentials: CredentialProvider = {
     current: () => {
       throw new GateError("credentials_expired", "none");
