@@ -36,7 +36,10 @@ export interface ServedRequest extends WireRequest {
   readonly headers: FieldMap;
   /** The body, read whole (at most `maxBodyBytes`); null when none was sent. */
   readonly body: Uint8Array<ArrayBuffer> | null;
-  /** Aborts when the client closes its connection or the server stops. */
+  /**
+   * Aborts when the client closes its connection. Read it before the
+   * handler's first await: the connection is watched only for handlers that did.
+   */
   readonly signal: AbortSignal;
 }
 
@@ -229,22 +232,26 @@ async function writeStream(inbox: Inbox, res: Response, head: Uint8Array): Promi
   }
 }
 
-/** Builds the request the handler sees; its signal exists only once someone asks for it. */
-function served(
-  req: WireRequest & { readonly headers: FieldMap },
-  body: Uint8Array<ArrayBuffer> | null,
-  abort: { controller?: AbortController },
-): ServedRequest {
-  return {
-    method: req.method,
-    url: req.url,
-    headers: req.headers,
-    body,
-    get signal(): AbortSignal {
-      // Not the server's stop: requests in flight at shutdown get the drain to finish.
-      return (abort.controller ??= new AbortController()).signal;
-    },
-  };
+/** The request the handler sees; its signal exists only once someone asks for it. */
+class Served implements ServedRequest {
+  #abort: AbortController | undefined;
+  constructor(
+    readonly method: string,
+    readonly url: string,
+    readonly headers: FieldMap,
+    readonly body: Uint8Array<ArrayBuffer> | null,
+  ) {}
+  get signal(): AbortSignal {
+    // Not the server's stop: requests in flight at shutdown get the drain to finish.
+    return (this.#abort ??= new AbortController()).signal;
+  }
+  /** True when the handler asked for the signal (so the connection must be watched). */
+  get watched(): boolean {
+    return this.#abort !== undefined;
+  }
+  abort(): void {
+    this.#abort?.abort();
+  }
 }
 
 /**
@@ -317,16 +324,18 @@ async function answer(
   }
   // No deadline while the handler works (approvals and wait_for_change wait, bounded elsewhere).
   state.deadline = 0;
-  const abort: { controller?: AbortController } = {};
   let res: Response;
   try {
-    const pending = options.handler(served(req, body, abort));
-    if (pending instanceof Promise) {
+    const served = new Served(req.method, req.url, req.headers, body);
+    const pending = options.handler(served);
+    // Watched only when the handler took the signal before its first await
+    // (the gate's toRequest does; the metadata handlers never look at it).
+    if (pending instanceof Promise && served.watched) {
       let working = true;
-      const gone = () => abort.controller?.abort();
+      const gone = () => served.abort();
       void watch(inbox, () => working, gone, MAX_HEAD_BYTES);
       res = await pending.finally(() => (working = false));
-    } else res = pending;
+    } else res = pending instanceof Promise ? await pending : pending;
   } catch (err) {
     res = options.onError(err);
   }
