@@ -11,6 +11,7 @@ import type { Logger } from "../shared/log.ts";
 import { LIMITS, PROTOCOL_HEADER, PROTOCOL_VERSION } from "../shared/protocol.ts";
 import type { ApprovalQueue } from "./approval/queue.ts";
 import type { ControlSlot, GateStatus } from "./control.ts";
+import type { GateRequest } from "./server.ts";
 
 /** One waiting request as `GET /pending` lists it. */
 export interface PendingView {
@@ -127,7 +128,7 @@ function decide(ctx: AdminContext, url: URL): DecideResponse {
   return { id, approved: approve };
 }
 
-async function route(ctx: AdminContext, req: Request, url: URL): Promise<Response> {
+async function route(ctx: AdminContext, req: GateRequest, url: URL): Promise<Response> {
   const path = url.pathname;
   const only = (m: string): void => {
     if (req.method !== m) throw new GateError("method_not_allowed", `${path} accepts ${m} only`);
@@ -162,7 +163,9 @@ async function route(ctx: AdminContext, req: Request, url: URL): Promise<Respons
 }
 
 /** Creates the admin socket's request handler. */
-export function createAdminHandler(deps: AdminHandlerDeps): (req: Request) => Promise<Response> {
+export function createAdminHandler(
+  deps: AdminHandlerDeps,
+): (req: GateRequest) => Promise<Response> {
   const ctx: AdminContext = { deps, now: deps.now ?? Date.now };
   return async (req) => {
     try {

@@ -4,6 +4,7 @@
  */
 import { GateError } from "../shared/errors.ts";
 import { DEFAULT_SCOPES, LIMITS } from "../shared/protocol.ts";
+import type { GateRequest } from "./server.ts";
 
 const SCOPE_RE = /^[A-Za-z0-9._:/\-]{1,200}$/;
 /** Project ids, including legacy domain-scoped ones (`example.com:proj`). */
@@ -88,7 +89,7 @@ export function allowOnly(params: URLSearchParams, allowed: readonly string[]): 
  * non-JSON and non-objects. Stops reading as soon as the limit is passed.
  */
 export async function readJsonBody(
-  req: Request,
+  req: GateRequest,
   maxBytes: number = LIMITS.maxBodyBytes,
 ): Promise<Record<string, unknown>> {
   const declared = req.headers.get("content-length");
@@ -102,6 +103,12 @@ export async function readJsonBody(
       `content-type must be application/json, got ${JSON.stringify(type.slice(0, 60))}`,
       { status: 415 },
     );
+  }
+  if (req.body instanceof Uint8Array) {
+    if (req.body.length > maxBytes) {
+      throw new GateError("too_large", `request body larger than ${maxBytes} bytes`);
+    }
+    return parseJsonObject(req.body);
   }
   const chunks: Uint8Array[] = [];
   let total = 0;
@@ -124,6 +131,11 @@ export async function readJsonBody(
     bytes.set(c, off);
     off += c.length;
   }
+  return parseJsonObject(bytes);
+}
+
+/** A UTF-8 JSON object, or the error saying what it is not. */
+function parseJsonObject(bytes: Uint8Array): Record<string, unknown> {
   let text: string;
   try {
     text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);

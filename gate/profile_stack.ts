@@ -28,6 +28,7 @@ import { createGateHandler } from "./routes.ts";
 import {
   type ConnectionLimits,
   type GateHandler,
+  type GateRequest,
   type GateServer,
   startGateServer,
 } from "./server.ts";
@@ -315,7 +316,7 @@ export async function startProfileStack(
   const server: GateServer = await startGateServer({
     socketPath: profile.socket_path,
     // One indirection: a reload swaps the collaborators, the socket stays.
-    handler: Object.assign((req: Request) => current.handler(req), {
+    handler: Object.assign((req: GateRequest) => current.handler(req), {
       hot: (req: WireRequest, close: boolean) => current.handler.hot?.(req, close),
     }),
     log,

@@ -1,5 +1,5 @@
 /**
- * The gate's HTTP API as a pure `(Request) => Response` handler. Everything
+ * The gate's HTTP API as a pure `(GateRequest) => Response` handler (a `Request` is one). Everything
  * that arrives here came from a container and is treated as hostile: every
  * parameter is validated, every size bounded, every error is `{error, code}`.
  *
@@ -21,7 +21,7 @@ import {
   type Route,
   tokenWire,
 } from "./routes_context.ts";
-import type { GateHandler } from "./server.ts";
+import type { GateHandler, GateRequest } from "./server.ts";
 import {
   getIdentity,
   getIdentityToken,
@@ -53,7 +53,7 @@ function allowed(path: string): string[] {
   return Object.keys(ROUTES).filter((m) => ROUTES[m]![path] !== undefined);
 }
 
-function health(req: Request, gate: GateState): Response {
+function health(req: GateRequest, gate: GateState): Response {
   if (req.method !== "GET") {
     throw new GateError("method_not_allowed", "/health accepts GET only");
   }
@@ -67,7 +67,7 @@ function health(req: Request, gate: GateState): Response {
   return jsonResponse(body);
 }
 
-function checkProtocol(req: Request): void {
+function checkProtocol(req: GateRequest): void {
   const proto = req.headers.get(PROTOCOL_HEADER);
   if (proto !== PROTOCOL) {
     throw new GateError(
@@ -82,7 +82,7 @@ function checkProtocol(req: Request): void {
 }
 
 function route(
-  req: Request,
+  req: GateRequest,
   gate: GateState,
   signal: () => AbortSignal,
 ): Response | Promise<Response> {
@@ -108,7 +108,7 @@ function route(
   return handler(req, { gate, url, signal });
 }
 
-function failure(req: Request, gate: GateState, err: unknown): Response {
+function failure(req: GateRequest, gate: GateState, err: unknown): Response {
   if (!(err instanceof GateError) && req.signal.aborted) {
     // The client left (or the gate is stopping): nobody reads this answer.
     return errorResponse(new GateError("timeout", "the request was cancelled", { status: 503 }));

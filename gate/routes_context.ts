@@ -9,6 +9,7 @@ import type { AuditLog } from "./audit.ts";
 import type { IdentityService } from "./identity.ts";
 import type { ProdService } from "./prod.ts";
 import type { DevTokenMinter, DevTokenRequest } from "./tokens.ts";
+import type { GateRequest } from "./server.ts";
 
 /** Dependencies of {@linkcode createGateHandler} (gate/routes.ts). */
 export interface GateHandlerDeps {
@@ -60,7 +61,7 @@ export interface RouteContext {
 }
 
 /** A route: a named function of the request and its context. */
-export type Route = (req: Request, ctx: RouteContext) => Promise<Response> | Response;
+export type Route = (req: GateRequest, ctx: RouteContext) => Promise<Response> | Response;
 
 /** Most entries either cache holds before it is emptied (bounded by design). */
 export const MAX_CACHED_QUERIES = 256;

@@ -10,11 +10,12 @@ import type {
 import { sanitizeMessage, stripUnsafeChars } from "../shared/redact.ts";
 import { allowOnly, validateProject } from "./params.ts";
 import type { RouteContext } from "./routes_context.ts";
+import type { GateRequest } from "./server.ts";
 
 const MAX_AUDIENCE = 2000;
 
 /** `GET /identity`: the engineer's email and the dev service account. */
-export async function getIdentity(_req: Request, ctx: RouteContext): Promise<Response> {
+export async function getIdentity(_req: GateRequest, ctx: RouteContext): Promise<Response> {
   allowOnly(ctx.url.searchParams, []);
   const { deps } = ctx.gate;
   const body: IdentityResponse = {
@@ -25,7 +26,7 @@ export async function getIdentity(_req: Request, ctx: RouteContext): Promise<Res
 }
 
 /** `GET /project-number`: the number of `?project=` or of the configured project. */
-export async function getProjectNumber(_req: Request, ctx: RouteContext): Promise<Response> {
+export async function getProjectNumber(_req: GateRequest, ctx: RouteContext): Promise<Response> {
   const q = ctx.url.searchParams;
   allowOnly(q, ["project"]);
   const { deps } = ctx.gate;
@@ -45,14 +46,14 @@ export async function getProjectNumber(_req: Request, ctx: RouteContext): Promis
 }
 
 /** `GET /universe-domain`. */
-export function getUniverseDomain(_req: Request, ctx: RouteContext): Response {
+export function getUniverseDomain(_req: GateRequest, ctx: RouteContext): Response {
   allowOnly(ctx.url.searchParams, []);
   const body: UniverseDomainResponse = { universe_domain: ctx.gate.deps.universeDomain };
   return jsonResponse(body);
 }
 
 /** `GET /identity-token`: a validated audience, format and licenses flag. */
-export async function getIdentityToken(_req: Request, ctx: RouteContext): Promise<Response> {
+export async function getIdentityToken(_req: GateRequest, ctx: RouteContext): Promise<Response> {
   const q = ctx.url.searchParams;
   allowOnly(q, ["audience", "format", "licenses"]);
   const audience = q.get("audience") ?? "";

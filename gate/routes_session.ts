@@ -7,16 +7,17 @@ import { allowOnly, readJsonBody } from "./params.ts";
 import { parseProdRequest, parseRefusalReport } from "./prod_request.ts";
 import type { RouteContext } from "./routes_context.ts";
 import { validateSessionId } from "./sessions.ts";
+import type { GateRequest } from "./server.ts";
 
 /** `GET /session?id=`: what the session is and how long it has left. */
-export function getSession(_req: Request, ctx: RouteContext): Response {
+export function getSession(_req: GateRequest, ctx: RouteContext): Response {
   const q = ctx.url.searchParams;
   allowOnly(q, ["id"]);
   return jsonResponse(ctx.gate.deps.prod.describeSession(validateSessionId(q.get("id"))));
 }
 
 /** `POST /session`: asks for approval and answers on a lease stream. */
-export async function postSession(req: Request, ctx: RouteContext): Promise<Response> {
+export async function postSession(req: GateRequest, ctx: RouteContext): Promise<Response> {
   allowOnly(ctx.url.searchParams, []);
   // No lease, no approval: a session without one could outlive its
   // with-prod (a relay that swallows DELETE keeps it for hours).
@@ -35,7 +36,7 @@ export async function postSession(req: Request, ctx: RouteContext): Promise<Resp
 }
 
 /** `POST /session/refusal?id=`: with-prod reports a request its proxy refused. */
-export async function postRefusal(req: Request, ctx: RouteContext): Promise<Response> {
+export async function postRefusal(req: GateRequest, ctx: RouteContext): Promise<Response> {
   const q = ctx.url.searchParams;
   allowOnly(q, ["id"]);
   const id = validateSessionId(q.get("id"));
@@ -44,7 +45,7 @@ export async function postRefusal(req: Request, ctx: RouteContext): Promise<Resp
 }
 
 /** `DELETE /session?id=`: ends the session now. */
-export function deleteSession(_req: Request, ctx: RouteContext): Response {
+export function deleteSession(_req: GateRequest, ctx: RouteContext): Response {
   const q = ctx.url.searchParams;
   allowOnly(q, ["id"]);
   ctx.gate.deps.prod.revokeSession(validateSessionId(q.get("id")), "DELETE /session");

@@ -15,9 +15,10 @@ import {
 } from "./routes_context.ts";
 import { validateSessionId } from "./sessions.ts";
 import type { DevTokenRequest } from "./tokens.ts";
+import type { GateRequest } from "./server.ts";
 
 /** `GET /token`: dispatches on `level` and `session`; a known dev query goes straight to the cache. */
-export function getToken(req: Request, ctx: RouteContext): Response | Promise<Response> {
+export function getToken(req: GateRequest, ctx: RouteContext): Response | Promise<Response> {
   const { gate, url, signal } = ctx;
   if (url.search === "" || gate.devQueries.has(url.search)) return devToken(req, ctx);
   const q = url.searchParams;
@@ -66,7 +67,7 @@ function sessionToken(
 }
 
 /** A dev token for a routed URL; remembers the raw URL for the hot path. */
-function devToken(req: Request, ctx: RouteContext): Response | Promise<Response> {
+function devToken(req: GateRequest, ctx: RouteContext): Response | Promise<Response> {
   const { gate } = ctx;
   const ask = parseDevQuery(gate, ctx.url);
   if (gate.hotUrls.size >= MAX_CACHED_QUERIES) gate.hotUrls.clear();

@@ -37,9 +37,24 @@ export interface ConnectionLimits {
   readonly idleTimeoutMs?: number | undefined;
 }
 
-/** A gate handler: a pure `(Request) => Response`, and optionally prebuilt answers for hot requests. */
+/**
+ * What a gate route reads of a request. A `Request` has all of it (tests
+ * call handlers with real Requests); the connection loop passes a lighter
+ * object whose body was read whole, without building a `Request` (which
+ * validates every header again and wraps the body in a stream).
+ */
+export interface GateRequest {
+  readonly method: string;
+  readonly url: string;
+  readonly headers: { get(name: string): string | null };
+  readonly signal: AbortSignal;
+  /** A stream (a `Request`'s) or the bytes already read (the connection loop's). */
+  readonly body: ReadableStream<Uint8Array> | Uint8Array | null;
+}
+
+/** A gate handler: a pure `(GateRequest) => Response`, and optionally prebuilt answers for hot requests. */
 export interface GateHandler {
-  (req: Request): Response | Promise<Response>;
+  (req: GateRequest): Response | Promise<Response>;
   /** The bytes of a complete answer when the handler has one ready (a cached token); else undefined. */
   hot?: ((req: WireRequest, close: boolean) => Uint8Array | undefined) | undefined;
 }
@@ -80,15 +95,16 @@ function refusal(status: number, message: string): Uint8Array {
   return answerBytes(status, headers, body, true);
 }
 
-/** The full `Request` the routes are written against (the hot path never builds one). */
-function toRequest(req: ServedRequest): Request {
-  const bodyless = req.method === "GET" || req.method === "HEAD";
-  return new Request(req.url, {
-    method: req.method,
-    headers: [...req.headers.entries()],
-    body: bodyless ? null : req.body,
-    signal: req.signal,
-  });
+/**
+ * Every request on a gate socket may wait (on Google, on a human), so each
+ * takes its signal up front: the loop then watches the connection and aborts
+ * the request the moment its client leaves (an approval is withdrawn).
+ */
+function watched(handler: GateHandler): (req: ServedRequest) => Response | Promise<Response> {
+  return (req) => {
+    void req.signal;
+    return handler(req);
+  };
 }
 
 /** True when `client` answers /health (the client is closed afterwards). */
@@ -124,7 +140,7 @@ export async function startGateServer(options: GateServerOptions): Promise<GateS
   const served = serveListener({
     listener,
     log,
-    handler: (req) => handler(toRequest(req)),
+    handler: watched(handler),
     hot: handler.hot,
     onError: (err) => {
       log.error("request failed", { error: String(err) });
