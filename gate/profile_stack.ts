@@ -285,6 +285,22 @@ function limiterFor(profile: Profile, carried?: ApprovalRateLimiter): ApprovalRa
   return carried;
 }
 
+/** Listens on the profile's socket; each request goes to the handler of the moment. */
+function listen(profile: Profile, log: Logger, handler: () => GateHandler): Promise<GateServer> {
+  return startGateServer({
+    socketPath: profile.socket_path,
+    // One indirection: a reload swaps the collaborators, the socket stays.
+    handler: Object.assign((req: GateRequest) => handler()(req), {
+      hot: (req: WireRequest, close: boolean) => handler().hot?.(req, close),
+    }),
+    log,
+    ...connectionLimitsOf(profile),
+    ...(profile.named
+      ? { readyMessage: `ready: profile ${profile.name} listening on ${profile.socket_path}` }
+      : {}),
+  });
+}
+
 /** A profile's per-socket connection limits. */
 function connectionLimitsOf(profile: Profile): ConnectionLimits {
   return {
@@ -313,18 +329,7 @@ export async function startProfileStack(
       }no service_account configured: dev tokens will be refused until it is set`,
     );
   }
-  const server: GateServer = await startGateServer({
-    socketPath: profile.socket_path,
-    // One indirection: a reload swaps the collaborators, the socket stays.
-    handler: Object.assign((req: GateRequest) => current.handler(req), {
-      hot: (req: WireRequest, close: boolean) => current.handler.hot?.(req, close),
-    }),
-    log,
-    ...connectionLimitsOf(profile),
-    ...(profile.named
-      ? { readyMessage: `ready: profile ${profile.name} listening on ${profile.socket_path}` }
-      : {}),
-  });
+  const server = await listen(profile, log, () => current.handler);
   let stopped = false;
 
   function revokeAll(reason: string): void {
