@@ -12,7 +12,7 @@ import { GateError } from "../shared/errors.ts";
 import { errorResponse } from "../shared/http.ts";
 import type { Logger } from "../shared/log.ts";
 import { createGateClient } from "../shared/gate_client.ts";
-import { serveListener } from "../shared/http1/accept.ts";
+import { CONNECTION_DEFAULTS, serveListener } from "../shared/http1/accept.ts";
 import type { WireRequest } from "../shared/http1/parse.ts";
 import type { ServedRequest } from "../shared/http1/serve.ts";
 import { answerBytes } from "../shared/http1/wire.ts";
@@ -71,13 +71,6 @@ export interface GateServerOptions extends ConnectionLimits {
   /** Logged once listening (default: the `ready: listening on <path>` line tests wait for). */
   readyMessage?: string;
 }
-
-/** Defaults of the per-socket limits (the config keys' defaults too). */
-export const GATE_CONNECTION_DEFAULTS: Readonly<{
-  maxConnections: number;
-  idleTimeoutMs: number;
-  headerTimeoutMs: number;
-}> = Object.freeze({ maxConnections: 256, idleTimeoutMs: 30_000, headerTimeoutMs: 10_000 });
 
 const ERROR_CODES: Readonly<Record<number, string>> = {
   411: "bad_request",
@@ -150,9 +143,9 @@ export async function startGateServer(options: GateServerOptions): Promise<GateS
     // Deno's fetch through a Unix-socket client sends `GET http://host/path`.
     absoluteForm: true,
     maxBodyBytes: LIMITS.maxBodyBytes,
-    maxConnections: options.maxConnections ?? GATE_CONNECTION_DEFAULTS.maxConnections,
-    idleTimeoutMs: options.idleTimeoutMs ?? GATE_CONNECTION_DEFAULTS.idleTimeoutMs,
-    headerTimeoutMs: GATE_CONNECTION_DEFAULTS.headerTimeoutMs,
+    maxConnections: options.maxConnections ?? CONNECTION_DEFAULTS.maxConnections,
+    idleTimeoutMs: options.idleTimeoutMs ?? CONNECTION_DEFAULTS.idleTimeoutMs,
+    headerTimeoutMs: CONNECTION_DEFAULTS.headerTimeoutMs,
     drainMs: options.drainMs ?? 5000,
   });
   // The directory is 0700, so the window before this chmod exposes nothing to
@@ -178,8 +171,8 @@ export async function startGateServer(options: GateServerOptions): Promise<GateS
     },
     setLimits: (limits) =>
       served.setLimits({
-        maxConnections: limits.maxConnections ?? GATE_CONNECTION_DEFAULTS.maxConnections,
-        idleTimeoutMs: limits.idleTimeoutMs ?? GATE_CONNECTION_DEFAULTS.idleTimeoutMs,
+        maxConnections: limits.maxConnections ?? CONNECTION_DEFAULTS.maxConnections,
+        idleTimeoutMs: limits.idleTimeoutMs ?? CONNECTION_DEFAULTS.idleTimeoutMs,
       }),
     shutdown() {
       stopping ??= (async () => {

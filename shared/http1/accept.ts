@@ -10,6 +10,13 @@ import type { Logger } from "../log.ts";
 import { type ConnTable, createConnTable } from "./conn_table.ts";
 import { type Http1Conn, type Http1Options, serveHttp1 } from "./serve.ts";
 
+/** Defaults for the connection limits (also the config keys' defaults). */
+export const CONNECTION_DEFAULTS: Readonly<{
+  maxConnections: number;
+  idleTimeoutMs: number;
+  headerTimeoutMs: number;
+}> = Object.freeze({ maxConnections: 256, idleTimeoutMs: 30_000, headerTimeoutMs: 10_000 });
+
 /** Repeated warnings (cap reached, EMFILE) at most this often. */
 const WARN_EVERY_MS = 60_000;
 const MAX_BACKOFF_MS = 500;

@@ -18,7 +18,8 @@
  *   port for anyone to take.
  */
 import type { Logger } from "../log.ts";
-import { serveListener } from "../http1/accept.ts";
+import { CONNECTION_DEFAULTS, serveListener } from "../http1/accept.ts";
+
 import type { WireRequest } from "../http1/parse.ts";
 import { errorBytes, errorPayload, toResponse } from "./responses.ts";
 
@@ -32,13 +33,6 @@ export interface ConnectionInfo {
 
 /** Decides once per connection whether it may talk to the handler. */
 export type ConnectionAuthorizer = (conn: ConnectionInfo) => boolean | Promise<boolean>;
-
-/** Defaults for the connection limits (also the config keys' defaults). */
-export const CONNECTION_DEFAULTS: Readonly<{
-  maxConnections: number;
-  idleTimeoutMs: number;
-  headerTimeoutMs: number;
-}> = Object.freeze({ maxConnections: 256, idleTimeoutMs: 30_000, headerTimeoutMs: 10_000 });
 
 /** Options for {@linkcode startMetadataServer}. */
 export interface MetadataServerOptions {
