@@ -72,6 +72,7 @@ Deno.test("admin handler: /status adds each profile's pending requests; /reload 
     name,
     socket_path: `/run/${name}/gate.sock`,
     listening: true,
+    connections: { open: 3, max: 256 },
     project: null,
     service_account: null,
     prod_service_account: null,

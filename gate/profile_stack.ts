@@ -369,7 +369,13 @@ export async function startProfileStack(
       current.prod.reset();
     },
     status: () =>
-      profileStatus({ profile, expiries: current.expiries, sessions: sessions.live(), stopped }),
+      profileStatus({
+        profile,
+        expiries: current.expiries,
+        sessions: sessions.live(),
+        stopped,
+        connections: server.connections,
+      }),
     async stop(reason, options = {}) {
       if (stopped) return;
       stopped = true;

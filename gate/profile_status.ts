@@ -7,6 +7,8 @@ export interface ProfileStatus {
   name: string;
   socket_path: string;
   listening: boolean;
+  /** Connections open on the socket now, and its cap. */
+  connections: { open: number; max: number };
   project: string | null;
   service_account: string | null;
   prod_service_account: string | null;
@@ -20,6 +22,7 @@ export function profileStatus(of: {
   expiries: ReadonlyMap<string, number>;
   sessions: readonly Session[];
   stopped: boolean;
+  connections: number;
 }): ProfileStatus {
   const { profile, expiries, sessions, stopped } = of;
   const now = Date.now();
@@ -31,6 +34,7 @@ export function profileStatus(of: {
     name: profile.name,
     socket_path: profile.socket_path,
     listening,
+    connections: { open: of.connections, max: profile.max_connections },
     project: profile.project_id ?? null,
     service_account: profile.service_account ?? null,
     prod_service_account: profile.prod_service_account ?? null,

@@ -31,6 +31,7 @@ export function formatStatus(status: GateStatus): string {
   const blocks = status.profiles.map((p) => {
     const lines = [
       `profile ${c(p.name)}: ${p.listening ? "listening" : "NOT listening"} on ${c(p.socket_path)}`,
+      `  connections:  ${p.connections.open} open (at most ${p.connections.max})`,
       `  project:      ${c(p.project)}`,
       `  dev account:  ${c(p.service_account)}`,
       `  prod account: ${

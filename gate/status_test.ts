@@ -12,6 +12,7 @@ const STATUS: GateStatus = {
     name: "web",
     socket_path: "/run/web/gate.sock",
     listening: true,
+    connections: { open: 3, max: 256 },
     project: "acme",
     service_account: "dev@acme.iam.gserviceaccount.com",
     prod_service_account: null,
@@ -22,6 +23,7 @@ const STATUS: GateStatus = {
     name: "agent\u001b[31m",
     socket_path: "/run/agent/gate.sock",
     listening: false,
+    connections: { open: 0, max: 256 },
     project: null,
     service_account: null,
     prod_service_account: "p@x.iam.gserviceaccount.com",
@@ -34,6 +36,7 @@ const STATUS: GateStatus = {
 Deno.test("formatStatus(): one block per profile with lifetimes, prefixes and pending ids", () => {
   const text = formatStatus(STATUS);
   assert.match(text, /^profile web: listening on \/run\/web\/gate\.sock$/m);
+  assert.match(text, /^  connections:  3 open \(at most 256\)$/m);
   assert.match(text, /dev tokens: {3}50 min left/);
   assert.match(text, /sessions: {5}AbCdEfGh… 1 h 30 min left/);
   assert.match(text, /pending: {6}0a1b2c3d \(expires in 90 s\)/);

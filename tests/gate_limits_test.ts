@@ -1,8 +1,8 @@
 /**
  * The gate's per-socket connection limits, through the built gate:
  * `max_connections` (at the cap the oldest idle connection makes room),
- * `idle_timeout_seconds`, both per profile and applied by a reload, and a
- * request whose client leaves being dropped at once.
+ * `idle_timeout_seconds`, both per profile and applied by a reload, and
+ * the live counts `gcp-gate status` reports.
  */
 import assert from "node:assert/strict";
 import { createGateClient } from "../shared/gate_client.ts";
@@ -75,6 +75,11 @@ Deno.test("gcp-gate reload: a profile's new max_connections applies to its socke
   try {
     assert.ok(await closedByGate(onA) >= 16, "a's cap of 4 closed its oldest idle connections");
     assert.equal(await closedByGate(onB), 0, "b (default cap 256) closed none");
+    const status = JSON.parse((await g.cli("status", "--json")).stdout);
+    const conns = Object.fromEntries(
+      status.profiles.map((p: { name: string; connections: unknown }) => [p.name, p.connections]),
+    );
+    assert.deepEqual(conns, { a: { open: 4, max: 4 }, b: { open: 20, max: 256 } });
     const b = createGateClient({ socketPath: g.socket("b"), timeoutMs: 5000 });
     try {
       assert.ok((await b.token()).access_token.length > 0);
