@@ -231,7 +231,8 @@ async function writeStream(inbox: Inbox, res: Response, head: Uint8Array): Promi
   const reader = res.body!.getReader();
   let streaming = true;
   const gone = () => void reader.cancel().catch(() => {});
-  // Bytes the client sends meanwhile (its next request) stay buffered, up to a head's worth.
+  // Bytes the client sends meanwhile (its next request) stay buffered, up to a head's worth;
+  // more ends the stream (see watch()).
   void watch(inbox, () => streaming, gone, MAX_HEAD_BYTES);
   try {
     await writeAll(inbox.conn, head);
