@@ -222,6 +222,19 @@ const CASES: Case[] = [
     message: /this gate speaks 1/,
   },
   {
+    // Request cannot carry it: it must not reach the routes (a 500 and an error line per request).
+    name: "a method Request refuses (CONNECT)",
+    data: bytes(`CONNECT /token HTTP/1.1\r\n${H}\r\n`),
+    status: 400,
+    message: /method is not served/,
+  },
+  {
+    name: "a Host the URL parser refuses",
+    data: bytes(`GET /health HTTP/1.1\r\nhost: [\r\nx-gcp-gate-protocol: 1\r\n\r\n`),
+    status: 400,
+    message: /malformed Host/,
+  },
+  {
     name: "an unknown method",
     data: bytes(`BREW /token HTTP/1.1\r\n${H}\r\n`),
     status: 405,
@@ -255,4 +268,6 @@ Deno.test("gcp-gate answers every malformed request with a 4xx and keeps serving
     slow.close();
   }
   assert.equal(stack.fake.count(/generateAccessToken$/), 1, "no bad request reached Google");
+  // A client's mistakes are answered, not logged as the gate's errors.
+  assert.doesNotMatch(stack.gate.output(), /error: /);
 });

@@ -80,6 +80,9 @@ const TARGET = /^\/[\x21-\x7e]*$/;
 const FIELD_VALUE = /^[\t\x20-\x7e]*$/;
 // host[:port], [v6]:port: what the handlers' Host checks and redirects expect.
 const HOST = /^[A-Za-z0-9.\-_:\[\]]{1,255}$/;
+// Methods `Request` refuses to build (a TypeError): never served, so a
+// handler never sees them (a thrown error there is a 500 and a log line).
+const FORBIDDEN_METHODS: ReadonlySet<string> = new Set(["CONNECT", "TRACE", "TRACK"]);
 
 /** The end of the head (index after CRLFCRLF) in `buf[from..end)`, or -1. */
 export function headEnd(buf: Uint8Array, from: number, end: number): number {
@@ -130,6 +133,9 @@ export function parseHead(text: string, options: ParseOptions = {}): Parsed {
   if (parts.length !== 3) return bad(400, "Bad Request: malformed request line");
   const [method, target, version] = parts as [string, string, string];
   if (!TOKEN.test(method)) return bad(400, "Bad Request: malformed method");
+  if (FORBIDDEN_METHODS.has(method.toUpperCase())) {
+    return bad(400, "Bad Request: this method is not served");
+  }
   if (version !== "HTTP/1.1" && version !== "HTTP/1.0") {
     return bad(400, "Bad Request: only HTTP/1.1 and HTTP/1.0 are served");
   }
@@ -182,6 +188,12 @@ export function parseHead(text: string, options: ParseOptions = {}): Parsed {
   if (authority !== undefined && authority.toLowerCase() !== host.toLowerCase()) {
     return bad(400, "Bad Request: the target's authority differs from the Host header");
   }
-  const req = { method, url: `http://${host}${path}`, headers: fields };
+  const url = `http://${host}${path}`;
+  // The characters above still allow hosts the URL parser refuses (`[`,
+  // `a:b`, `1.2.3.4.5`): refuse them here, once per distinct head (parses are
+  // cached), rather than let every handler's `new URL` throw, answer 500 and
+  // log the client's whole URL as an error, as often as a client likes.
+  if (!URL.canParse(url)) return bad(400, "Bad Request: malformed Host header");
+  const req = { method, url, headers: fields };
   return { ok: true, req, close, bodyLength: length ?? 0, chunked };
 }

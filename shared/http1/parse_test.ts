@@ -101,3 +101,22 @@ Deno.test("parseHead() takes the absolute form only when asked, and only matchin
   assert.ok(!other.ok);
   assert.equal(other.status, 400);
 });
+
+Deno.test("parseHead() refuses hosts the URL parser refuses, and methods Request cannot carry", () => {
+  for (const host of ["[", "a:b", "a:99999", "1.2.3.4.5", "[::1"]) {
+    const p = parseHead(`GET /x HTTP/1.1\r\nHost: ${host}`);
+    assert.ok(!p.ok, host);
+    assert.equal(p.status, 400, host);
+  }
+  for (const method of ["CONNECT", "TRACE", "TRACK", "connect"]) {
+    const p = parseHead(`${method} /x HTTP/1.1\r\nHost: a`);
+    assert.ok(!p.ok, method);
+    assert.equal(p.status, 400, method);
+  }
+  for (const host of ["127.0.0.1:8173", "[::1]:80", "gate.invalid", "metadata.google.internal"]) {
+    const p = parseHead(`GET /x HTTP/1.1\r\nHost: ${host}`);
+    assert.ok(p.ok, host);
+    // Every URL a handler gets is one `Request` and `new URL` accept.
+    assert.doesNotThrow(() => new Request(p.req.url, { method: p.req.method }), host);
+  }
+});

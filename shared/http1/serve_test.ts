@@ -242,3 +242,48 @@ Deno.test("serveHttp1() answers a prebuilt hot answer without calling the handle
   assert.equal(text.split("hot").length - 1, 1, text);
   assert.equal(handled, 2, "a request with a body and an unknown one go to the handler");
 });
+Deno.test("serveHttp1() serves a request sent after pipelined ones behind an async handler as itself", async () => {
+  // The handler's watcher read is still pending when the loop takes the
+  // pipelined /b from the buffer: the bytes that read brings (/c) must not
+  // land behind stale ones, or /b would be served again in place of /c.
+  using p = await pair(async (req) => {
+    await new Promise((r) => setTimeout(r, 10));
+    return new Response(new URL(req.url).pathname);
+  });
+  const enc = new TextEncoder();
+  await p.client.write(
+    enc.encode("GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\n"),
+  );
+  assert.match(await readUntil(p.client, (t) => t.endsWith("/b")), /\/a[^]*\/b$/);
+  await p.client.write(enc.encode("GET /ccc HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
+  // Bounded: a desynchronised server would wait for the rest of a mangled request.
+  const timer = setTimeout(() => p.client.close(), 2000);
+  let third = "";
+  await readUntil(p.client, (t) => {
+    third = t;
+    return false;
+  }).catch(() => {});
+  clearTimeout(timer);
+  assert.match(third, /^HTTP\/1\.1 200 OK\r\n[^]*\r\n\r\n\/ccc$/, third);
+  await p.done;
+});
+
+Deno.test("serveHttp1() aborts a waiting request whose client sends more than a head's worth, then leaves", async () => {
+  const aborted = Promise.withResolvers<void>();
+  using p = await pair(async (req) => {
+    req.signal.addEventListener("abort", () => aborted.resolve());
+    await aborted.promise;
+    return new Response("late");
+  });
+  await p.client.write(new TextEncoder().encode("GET /wait HTTP/1.1\r\nHost: x\r\n\r\n"));
+  await new Promise((r) => setTimeout(r, 20));
+  await p.client.write(new Uint8Array(MAX_HEAD_BYTES + 100).fill(65));
+  p.client.close();
+  const timer = setTimeout(() => aborted.reject(new Error("the request was never aborted")), 2000);
+  try {
+    await aborted.promise;
+  } finally {
+    clearTimeout(timer);
+  }
+  await p.done;
+});
