@@ -1,6 +1,7 @@
 /** Every benchmark, by name. Add one line per benchmark module. */
 import type { Bench } from "./_bench.ts";
 import { auditVerify } from "./audit.ts";
+import { benchFairness } from "./fairness.ts";
 import { benchGate } from "./gate.ts";
 import { kubeTokenStartup } from "./kube.ts";
 import { leaseLoss } from "./lease.ts";
@@ -14,6 +15,7 @@ export const BENCHES: Record<string, Bench> = {
   "audit.verify": auditVerify,
   "gate.token": benchGate,
   "gate.lease_loss": leaseLoss,
+  "gate.fairness": benchFairness,
   "kube.token_startup": kubeTokenStartup,
   "proxy.throughput": benchThroughput,
   "proxy.startup": benchStartup,

@@ -33,7 +33,10 @@ export interface WireRequest {
 /** Header fields by lower-case name; repeated ones are joined like `Headers` does. */
 export class FieldMap {
   readonly #map = new Map<string, string>();
+  #sealed = false;
   add(lower: string, value: string): void {
+    // Parsed heads are cached and shared by every request that repeats them.
+    if (this.#sealed) throw new TypeError("a parsed request's headers are read-only");
     const old = this.#map.get(lower);
     this.#map.set(lower, old === undefined ? value : `${old}, ${value}`);
   }
@@ -42,6 +45,11 @@ export class FieldMap {
   }
   has(name: string): boolean {
     return this.#map.has(name.toLowerCase());
+  }
+  /** No more fields: from now on this map may be shared. */
+  seal(): this {
+    this.#sealed = true;
+    return this;
   }
   /** Every field as `[lower-case name, value]`. */
   entries(): IterableIterator<[string, string]> {
@@ -194,6 +202,6 @@ export function parseHead(text: string, options: ParseOptions = {}): Parsed {
   // cached), rather than let every handler's `new URL` throw, answer 500 and
   // log the client's whole URL as an error, as often as a client likes.
   if (!URL.canParse(url)) return bad(400, "Bad Request: malformed Host header");
-  const req = { method, url, headers: fields };
+  const req = { method, url, headers: fields.seal() };
   return { ok: true, req, close, bodyLength: length ?? 0, chunked };
 }

@@ -120,3 +120,10 @@ Deno.test("parseHead() refuses hosts the URL parser refuses, and methods Request
     assert.doesNotThrow(() => new Request(p.req.url, { method: p.req.method }), host);
   }
 });
+
+Deno.test("parseHead() hands out sealed headers (parsed heads are cached and shared)", () => {
+  const p = parseHead("GET / HTTP/1.1\r\nHost: a\r\nX: 1");
+  assert.ok(p.ok);
+  assert.throws(() => p.req.headers.add("x", "2"), TypeError);
+  assert.equal(p.req.headers.get("x"), "1");
+});
