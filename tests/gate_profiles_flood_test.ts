@@ -23,13 +23,9 @@ const STORM_MS = 3000;
 
 /** Most requests to `sa` in flight at once, from arrival times and the fixed delay. */
 function maxInFlight(arrivals: number[]): number {
-  // The fake stamps arrivals with the wall clock (ms) and delays with a
-  // monotonic timer: a call made as another is answered can stamp up to a
-  // millisecond or two early, so a window 2 ms short of the delay.
-  const window = GOOGLE_DELAY_MS - 2;
   let max = 0;
   for (const t of arrivals) {
-    max = Math.max(max, arrivals.filter((x) => x <= t && x > t - window).length);
+    max = Math.max(max, arrivals.filter((x) => x <= t && x > t - GOOGLE_DELAY_MS).length);
   }
   return max;
 }

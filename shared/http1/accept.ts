@@ -54,7 +54,8 @@ export interface AcceptContext<C extends Deno.Conn> {
   readonly table: ConnTable;
   readonly signal: AbortSignal;
   readonly maxConnections: number;
-  readonly headerTimeoutMs: number;
+  /** A new connection counts as idle until its first byte (the loop keeps it current after). */
+  readonly idleTimeoutMs: number;
   readonly log: Logger;
   /** Serves one accepted connection (vetting it first when asked to). */
   readonly serve: (conn: C, state: Http1Conn) => Promise<void>;
@@ -96,7 +97,9 @@ export async function acceptLoop<C extends Deno.Conn>(ctx: AcceptContext<C>): Pr
         continue;
       }
     }
-    const state: Http1Conn = { deadline: Date.now() + ctx.headerTimeoutMs };
+    // Idle until its first byte, like a keep-alive connection between requests: a
+    // shorter deadline would make every newcomer the first to be evicted at the cap.
+    const state: Http1Conn = { deadline: Date.now() + ctx.idleTimeoutMs };
     table.add(conn, state);
     void ctx.serve(conn, state).finally(() => table.remove(conn));
   }
@@ -145,7 +148,7 @@ export function serveListener<C extends Deno.Conn>(
     table,
     signal: ac.signal,
     maxConnections: options.maxConnections,
-    headerTimeoutMs: options.headerTimeoutMs,
+    idleTimeoutMs: options.idleTimeoutMs,
     log: options.log,
     serve: async (conn, state) => {
       if (!vet || await vet(conn)) await serveHttp1(conn, state, http);
@@ -161,6 +164,7 @@ export function serveListener<C extends Deno.Conn>(
     },
     setLimits(limits) {
       ctx.maxConnections = limits.maxConnections;
+      ctx.idleTimeoutMs = limits.idleTimeoutMs;
       http.idleTimeoutMs = limits.idleTimeoutMs;
     },
     shutdown() {
