@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { MAX_HEAD_BYTES } from "./parse.ts";
 import { type Http1Options, serveHttp1 } from "./serve.ts";
+import { Turns } from "./turns.ts";
 import { answerBytes, streamingResponse } from "./wire.ts";
 
 function options(
@@ -16,6 +17,7 @@ function options(
     headerTimeoutMs: 60_000,
     now: Date.now,
     signal,
+    turns: new Turns(),
   };
 }
 
