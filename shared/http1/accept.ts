@@ -58,8 +58,6 @@ export interface AcceptContext<C extends Deno.Conn> {
   /** A new connection counts as idle until its first byte (the loop keeps it current after). */
   readonly idleTimeoutMs: number;
   readonly log: Logger;
-  /** The server's share of the thread (turns.ts): accepting is work for it too. */
-  readonly turns: Turns;
   /** Serves one accepted connection (vetting it first when asked to). */
   readonly serve: (conn: C, state: Http1Conn) => Promise<void>;
 }
@@ -77,9 +75,6 @@ export async function acceptLoop<C extends Deno.Conn>(ctx: AcceptContext<C>): Pr
   );
   let backoff = 10;
   while (!ctx.signal.aborted) {
-    // An accept with connections queued completes at once: without this, a
-    // client connecting in a loop kept this loop, and the thread, to itself.
-    for (let turn = ctx.turns.check(); turn; turn = ctx.turns.check()) await turn;
     let conn: C;
     try {
       conn = await ctx.listener.accept();
@@ -144,12 +139,11 @@ export function serveListener<C extends Deno.Conn>(
   const shortest = Math.min(options.idleTimeoutMs, options.headerTimeoutMs);
   const table = createConnTable({ sweepMs: Math.max(50, Math.min(1000, shortest / 4)) });
   // Mutable copies: a reload may change the limits while connections are served.
-  const turns = new Turns();
   const http: { -readonly [K in keyof Http1Options]: Http1Options[K] } = {
     ...options,
     now: Date.now,
     signal: ac.signal,
-    turns,
+    turns: new Turns(),
   };
   const ctx: { -readonly [K in keyof AcceptContext<C>]: AcceptContext<C>[K] } = {
     listener,
@@ -158,7 +152,6 @@ export function serveListener<C extends Deno.Conn>(
     maxConnections: options.maxConnections,
     idleTimeoutMs: options.idleTimeoutMs,
     log: options.log,
-    turns,
     serve: async (conn, state) => {
       if (!vet || await vet(conn)) await serveHttp1(conn, state, http);
     },
