@@ -24,13 +24,15 @@ import {
   type WireRequest,
 } from "./parse.ts";
 import { Inbox, watch } from "./inbox.ts";
-import { Turns } from "./turns.ts";
+import type { TurnBudget } from "./turns.ts";
 import { chunkBytes, headText, isStreaming, LAST_CHUNK, wireBytes } from "./wire.ts";
 
 /** Per-connection state the owner of the connection (the server) tracks. */
 export interface Http1Conn {
   /** ms since epoch after which the server may close the connection; 0 = no deadline. */
   deadline: number;
+  /** Set by the owner when it has closed the connection (evicted, swept, shut down). */
+  closed?: boolean;
 }
 
 /** A request as the loop hands it to a handler. */
@@ -76,7 +78,7 @@ export interface Http1Options {
    * This server's share of the thread (see turns.ts); one per listener, so a
    * flood on one socket spends its own budget, not another socket's.
    */
-  readonly turns: Turns;
+  readonly turns: TurnBudget;
 }
 
 const decoder = new TextDecoder();
@@ -219,7 +221,15 @@ export async function serveHttp1(
       if (parsed === undefined) return;
       // Checked right before the work, and again after waiting: a connection
       // whose turn came must not serve one more request unchecked.
-      for (let turn = options.turns.check(); turn; turn = options.turns.check()) await turn;
+      for (let turn = options.turns.check(); turn; turn = options.turns.check()) {
+        // A request waiting for its turn is not a trickling one: it must not
+        // be the first evicted at the cap (the header timeout is shorter than
+        // an idle connection's), and one that was must not be served (its
+        // handler would start work, a mint or an approval, for nobody).
+        state.deadline = options.now() + options.idleTimeoutMs;
+        await turn;
+        if (state.closed) return;
+      }
       if (!parsed.ok) {
         await writeAll(conn, options.refuse(parsed.status, parsed.message));
         return;

@@ -20,8 +20,14 @@
 /** A server's share of the thread per turn of the event loop, ms. */
 export const YIELD_AFTER_MS = 2;
 
+/** What the connection loop asks of a server's budget. */
+export interface TurnBudget {
+  /** undefined: serve now; else wait for the promise, then ask again. */
+  check(): Promise<void> | undefined;
+}
+
 /** One server's budget: armed by its first request in a turn, reset by a timer when the loop turns. */
-export class Turns {
+export class Turns implements TurnBudget {
   #armedAt = -1;
   readonly #reset = (): void => {
     this.#armedAt = -1;
