@@ -14,7 +14,7 @@ const MEASURE_MS = 3000;
 const HEAD = "GET /health HTTP/1.1\r\nhost: gate.invalid\r\nx-gcp-gate-protocol: 1\r\n\r\n";
 
 /** Cached /token latencies on `socketPath` for `ms`, measured by a Worker. */
-async function measure(socketPath: string, ms: number): Promise<number[]> {
+export async function measure(socketPath: string, ms: number): Promise<number[]> {
   const worker = new Worker(new URL("../tests/_profiles_load_worker.ts", import.meta.url), {
     type: "module",
   });

@@ -1,6 +1,7 @@
 /** Every benchmark, by name. Add one line per benchmark module. */
 import type { Bench } from "./_bench.ts";
 import { auditVerify } from "./audit.ts";
+import { benchConnectStorm } from "./connect_storm.ts";
 import { benchFairness } from "./fairness.ts";
 import { benchGate } from "./gate.ts";
 import { kubeTokenStartup } from "./kube.ts";
@@ -16,6 +17,7 @@ export const BENCHES: Record<string, Bench> = {
   "gate.token": benchGate,
   "gate.lease_loss": leaseLoss,
   "gate.fairness": benchFairness,
+  "gate.connect_storm": benchConnectStorm,
   "kube.token_startup": kubeTokenStartup,
   "proxy.throughput": benchThroughput,
   "proxy.startup": benchStartup,

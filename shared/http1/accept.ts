@@ -9,6 +9,7 @@
 import type { Logger } from "../log.ts";
 import { type ConnTable, createConnTable } from "./conn_table.ts";
 import { type Http1Conn, type Http1Options, serveHttp1 } from "./serve.ts";
+import { Turns } from "./turns.ts";
 
 /** Defaults for the connection limits (also the config keys' defaults). */
 export const CONNECTION_DEFAULTS: Readonly<{
@@ -107,7 +108,7 @@ export async function acceptLoop<C extends Deno.Conn>(ctx: AcceptContext<C>): Pr
 
 /** Options for {@linkcode serveListener}: the loop's options, the limits, and an optional vetting. */
 export interface ServeListenerOptions<C extends Deno.Conn>
-  extends Omit<Http1Options, "now" | "signal"> {
+  extends Omit<Http1Options, "now" | "signal" | "turns"> {
   readonly listener: Deno.Listener<C>;
   readonly log: Logger;
   readonly maxConnections: number;
@@ -142,6 +143,7 @@ export function serveListener<C extends Deno.Conn>(
     ...options,
     now: Date.now,
     signal: ac.signal,
+    turns: new Turns(),
   };
   const ctx: { -readonly [K in keyof AcceptContext<C>]: AcceptContext<C>[K] } = {
     listener,

@@ -38,6 +38,8 @@ function closeQuietly(conn: Deno.Conn): void {
 export function createConnTable(options: ConnTableOptions): ConnTable {
   const live = new Map<Deno.Conn, Http1Conn>();
   const remove = (conn: Deno.Conn): void => {
+    const state = live.get(conn);
+    if (state) state.closed = true;
     live.delete(conn);
     closeQuietly(conn);
   };

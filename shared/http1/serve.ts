@@ -24,12 +24,15 @@ import {
   type WireRequest,
 } from "./parse.ts";
 import { Inbox, watch } from "./inbox.ts";
+import type { TurnBudget } from "./turns.ts";
 import { chunkBytes, headText, isStreaming, LAST_CHUNK, wireBytes } from "./wire.ts";
 
 /** Per-connection state the owner of the connection (the server) tracks. */
 export interface Http1Conn {
   /** ms since epoch after which the server may close the connection; 0 = no deadline. */
   deadline: number;
+  /** Set by the owner when it has closed the connection (evicted, swept, shut down). */
+  closed?: boolean;
 }
 
 /** A request as the loop hands it to a handler. */
@@ -71,6 +74,11 @@ export interface Http1Options {
   readonly now: () => number;
   /** Aborted: finish the current answer, then close. */
   readonly signal: AbortSignal;
+  /**
+   * This server's share of the thread (see turns.ts); one per listener, so a
+   * flood on one socket spends its own budget, not another socket's.
+   */
+  readonly turns: TurnBudget;
 }
 
 const decoder = new TextDecoder();
@@ -98,31 +106,6 @@ function parseCached(text: string, absoluteForm: boolean): Parsed {
     }
   }
   return parsed;
-}
-
-// Fairness across connections (and so across the gate's sockets): requests
-// already buffered are served back to back, and a read or write that
-// completes at once never returns to the event loop, so one pipelining client
-// could hold the only JavaScript thread while every other connection waits
-// (measured: another profile's p50 68 ms under 32 such clients). A beacon
-// timer, armed once per turn of the event loop, tells when the loop last got
-// round; a connection still serving 2 ms after arming it yields first.
-const YIELD_AFTER_MS = 2;
-let beaconArmedAt = -1;
-function beacon(): void {
-  beaconArmedAt = -1;
-}
-
-/** Resolves at once, or on the next turn of the event loop when this thread is being hogged. */
-function fairTurn(): Promise<void> | undefined {
-  const now = performance.now();
-  if (beaconArmedAt < 0) {
-    beaconArmedAt = now;
-    setTimeout(beacon, 0);
-    return undefined;
-  }
-  if (now - beaconArmedAt < YIELD_AFTER_MS) return undefined;
-  return new Promise((r) => setTimeout(r, 0));
 }
 
 /** Reads the next head; undefined when the client left or the connection must end. */
@@ -234,10 +217,19 @@ export async function serveHttp1(
   const inbox = new Inbox(conn);
   try {
     while (!options.signal.aborted) {
-      const turn = fairTurn();
-      if (turn) await turn;
       const parsed = await nextHead(inbox, state, options);
       if (parsed === undefined) return;
+      // Checked right before the work, and again after waiting: a connection
+      // whose turn came must not serve one more request unchecked.
+      for (let turn = options.turns.check(); turn; turn = options.turns.check()) {
+        // A request waiting for its turn is not a trickling one: it must not
+        // be the first evicted at the cap (the header timeout is shorter than
+        // an idle connection's), and one that was must not be served (its
+        // handler would start work, a mint or an approval, for nobody).
+        state.deadline = options.now() + options.idleTimeoutMs;
+        await turn;
+        if (state.closed) return;
+      }
       if (!parsed.ok) {
         await writeAll(conn, options.refuse(parsed.status, parsed.message));
         return;

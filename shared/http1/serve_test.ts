@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { MAX_HEAD_BYTES } from "./parse.ts";
 import { type Http1Options, serveHttp1 } from "./serve.ts";
+import { Turns } from "./turns.ts";
+import { createConnTable } from "./conn_table.ts";
 import { answerBytes, streamingResponse } from "./wire.ts";
 
 function options(
@@ -16,6 +18,7 @@ function options(
     headerTimeoutMs: 60_000,
     now: Date.now,
     signal,
+    turns: new Turns(),
   };
 }
 
@@ -286,4 +289,37 @@ Deno.test("serveHttp1() aborts a waiting request whose client sends more than a 
     clearTimeout(timer);
   }
   await p.done;
+});
+
+Deno.test("serveHttp1() never serves a request whose connection was evicted while it waited for its turn", async () => {
+  const turn = Promise.withResolvers<void>();
+  let waiting = false;
+  const turns = {
+    check: () => waiting ? undefined : (waiting = true, turn.promise),
+  };
+  let served = 0;
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const client = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
+  const server = await listener.accept();
+  listener.close();
+  const table = createConnTable({ sweepMs: 60_000 });
+  const idle = { deadline: Date.now() + 30_000 };
+  const state = { deadline: 0 };
+  table.add(server, state);
+  // Another connection, idle since just now (a silent newcomer); closing it is a no-op here.
+  const stub = { close() {} } as unknown as Deno.Conn;
+  table.add(stub, idle);
+  const opts = { ...options(() => (served++, new Response("ok"))), turns, headerTimeoutMs: 10_000 };
+  const done = serveHttp1(server, state, opts);
+  await client.write(new TextEncoder().encode("GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+  while (!waiting) await new Promise((r) => setTimeout(r, 5));
+  assert.ok(state.deadline >= idle.deadline, "waiting for a turn counts as idle, not as trickling");
+  assert.ok(table.evictOne());
+  assert.equal(table.size, 1, "the idle connection made room, not the waiting request");
+  table.remove(server);
+  turn.resolve();
+  await done;
+  assert.equal(served, 0, "the closed connection's request was not served");
+  client.close();
+  table.closeAll();
 });
