@@ -131,7 +131,7 @@ export const CONFIG_SCHEMA = {
   max_connections: {
     kind: "int",
     help:
-      "most concurrent connections to a metadata proxy, or to each gate socket (at the cap the longest-idle one is closed)",
+      "most concurrent connections to a metadata proxy, or to each gate socket (at the cap a silent, else the longest-idle, one is closed)",
     roles: [GATE, PROXY, WRAP],
     min: 4,
     max: 65536,

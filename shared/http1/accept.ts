@@ -1,7 +1,8 @@
 /**
  * The accept loop every server here shares (the gate's Unix sockets, the
  * metadata proxies' TCP ports): at most `maxConnections` at once (at the cap
- * the connection nearest its deadline makes room, so idle connections cannot
+ * a silent connection, else the one nearest its deadline, makes room (see
+ * conn_table.ts), so idle connections cannot
  * lock a new client out), and EMFILE treated as back-pressure (logged, an idle
  * connection closed, the accept retried) instead of ending the process, which
  * would free the socket for anyone to take.
@@ -58,6 +59,8 @@ export interface AcceptContext<C extends Deno.Conn> {
   /** A new connection counts as idle until its first byte (the loop keeps it current after). */
   readonly idleTimeoutMs: number;
   readonly log: Logger;
+  /** The accept loop's share of the thread (turns.ts). */
+  readonly turns: Turns;
   /** Serves one accepted connection (vetting it first when asked to). */
   readonly serve: (conn: C, state: Http1Conn) => Promise<void>;
 }
@@ -67,7 +70,7 @@ export async function acceptLoop<C extends Deno.Conn>(ctx: AcceptContext<C>): Pr
   const { table, log } = ctx;
   const warnCap = throttledWarn(
     log,
-    "connection cap reached; closing the longest-idle connections to make room",
+    "connection cap reached; closing silent or longest-idle connections to make room",
   );
   const warnFiles = throttledWarn(
     log,
@@ -75,6 +78,9 @@ export async function acceptLoop<C extends Deno.Conn>(ctx: AcceptContext<C>): Pr
   );
   let backoff = 10;
   while (!ctx.signal.aborted) {
+    // An accept with connections queued completes at once: without this, a
+    // client connecting in a loop kept this loop, and the thread, to itself.
+    for (let turn = ctx.turns.check(); turn; turn = ctx.turns.check()) await turn;
     let conn: C;
     try {
       conn = await ctx.listener.accept();
@@ -152,6 +158,10 @@ export function serveListener<C extends Deno.Conn>(
     maxConnections: options.maxConnections,
     idleTimeoutMs: options.idleTimeoutMs,
     log: options.log,
+    // Its own budget, not its connections': a backlog drains at the same pace
+    // however busy they keep the socket (a connection accepted late looks
+    // younger than one already answering, and is the one kept at the cap).
+    turns: new Turns(),
     serve: async (conn, state) => {
       if (!vet || await vet(conn)) await serveHttp1(conn, state, http);
     },

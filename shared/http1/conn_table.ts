@@ -2,9 +2,10 @@
  * The live connections of a metadata server and their deadlines: one coarse
  * sweep closes those past their deadline (instead of a timer per read: the
  * deadlines bound resources, they are not precise timeouts), and at the
- * connection cap or out of file descriptors the connection closest to its
- * deadline makes room. A connection inside the handler has no deadline
- * (`deadline === 0`) and is never chosen.
+ * connection cap or out of file descriptors a connection that never sent a
+ * complete request makes room first, then the one closest to its deadline.
+ * A connection inside the handler has no deadline (`deadline === 0`) and is
+ * never chosen.
  */
 import type { Http1Conn } from "./serve.ts";
 
@@ -20,7 +21,7 @@ export interface ConnTable {
   add(conn: Deno.Conn, state: Http1Conn): void;
   /** Forgets `conn` and closes it (idempotent). */
   remove(conn: Deno.Conn): void;
-  /** Closes the connection closest to its deadline; false when every one is inside the handler. */
+  /** Closes a silent connection, else the one closest to its deadline; false when every one is inside the handler. */
   evictOne(): boolean;
   /** Closes every connection that is not inside the handler. */
   closeIdle(): void;
@@ -56,12 +57,19 @@ export function createConnTable(options: ConnTableOptions): ConnTable {
     add: (conn, state) => void live.set(conn, state),
     remove,
     evictOne() {
+      // Silent connections first (no complete request yet: a flood of idle
+      // connects, however late they were accepted, goes before the clients
+      // that asked something), then by deadline.
       let victim: Deno.Conn | undefined;
       let earliest = Infinity;
+      let silent = false;
       for (const [conn, state] of live) {
-        if (state.deadline !== 0 && state.deadline < earliest) {
+        if (state.deadline === 0) continue;
+        const quiet = state.spoke !== true;
+        if ((quiet && !silent) || (quiet === silent && state.deadline < earliest)) {
           earliest = state.deadline;
           victim = conn;
+          silent = quiet;
         }
       }
       if (!victim) return false;

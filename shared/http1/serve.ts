@@ -33,6 +33,8 @@ export interface Http1Conn {
   deadline: number;
   /** Set by the owner when it has closed the connection (evicted, swept, shut down). */
   closed?: boolean;
+  /** Set once a complete request head arrived: at the cap, silent connections go first. */
+  spoke?: boolean;
 }
 
 /** A request as the loop hands it to a handler. */
@@ -132,6 +134,7 @@ async function nextHead(
   if (end < 0 || end > MAX_HEAD_BYTES) {
     return { ok: false, status: 431, message: "Request Header Fields Too Large" };
   }
+  state.spoke = true;
   const text = decoder.decode(inbox.buf.subarray(0, end - 4));
   inbox.drop(end);
   return parseCached(text, options.absoluteForm === true);
@@ -228,8 +231,10 @@ export async function serveHttp1(
         // handler would start work, a mint or an approval, for nobody).
         state.deadline = options.now() + options.idleTimeoutMs;
         await turn;
-        if (state.closed) return;
       }
+      // Evicted or swept while its head was read or it waited: never start its
+      // work (a mint or an approval would run for nobody, and free its slot early).
+      if (state.closed) return;
       if (!parsed.ok) {
         await writeAll(conn, options.refuse(parsed.status, parsed.message));
         return;
@@ -282,6 +287,7 @@ async function answer(
     if (read === undefined) return false;
     body = read;
   }
+  if (state.closed) return false; // evicted while its body was read
   // No deadline while the handler works (approvals and wait_for_change wait, bounded elsewhere).
   state.deadline = 0;
   let res: Response;

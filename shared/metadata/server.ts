@@ -11,7 +11,7 @@
  *   relay to a second listener would be a door around the check: any
  *   same-uid process could connect to that listener directly.
  * - bounded resources against any local uid: at most `maxConnections` at
- *   once (at the cap the longest-idle connection makes room, so idle
+ *   once (at the cap a silent, else the longest-idle, connection makes room, so idle
  *   connections cannot lock a new client out), idle and header timeouts,
  *   and EMFILE treated as back-pressure (logged, an idle connection closed,
  *   the accept retried) instead of ending the process, which would free the
