@@ -8,11 +8,9 @@
  * review of the gate's HTTP loop: p50 ~200-430 ms (target 100 ms p99).
  */
 import { type BenchResult, percentile } from "./_bench.ts";
-import { measure } from "./fairness.ts";
-import { startProfilesGate } from "../tests/_profiles.ts";
+import { otherProfileUnderLoad } from "./fairness.ts";
 
 const CONNECTORS = 16;
-const MEASURE_MS = 3000;
 
 /** Connects to `path` from `n` loops until `stop`; the gate's closing an evicted one frees ours. */
 async function storm(path: string, n: number, stop: Promise<void>): Promise<number> {
@@ -46,14 +44,9 @@ async function storm(path: string, n: number, stop: Promise<void>): Promise<numb
 
 /** Profile b's cached /token while clients connect to profile a in a loop. */
 export async function benchConnectStorm(): Promise<BenchResult[]> {
-  await using g = await startProfilesGate([{ name: "a" }, { name: "b" }]);
-  const quiet = await measure(g.socket("b"), MEASURE_MS);
-  const done = Promise.withResolvers<void>();
-  const storming = storm(g.socket("a"), CONNECTORS, done.promise);
-  await new Promise((r) => setTimeout(r, 300));
-  const loaded = await measure(g.socket("b"), MEASURE_MS);
-  done.resolve();
-  const connections = await storming;
+  const { quiet, loaded, count: connections } = await otherProfileUnderLoad((path, stop) =>
+    storm(path, CONNECTORS, stop)
+  );
   const [q50, l50, l99] = [percentile(quiet, 50), percentile(loaded, 50), percentile(loaded, 99)];
   return [{
     name: "gate.other_profile_under_connect_storm",

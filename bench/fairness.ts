@@ -58,16 +58,36 @@ async function flood(path: string, n: number, stop: Promise<void>): Promise<numb
   return answers;
 }
 
-/** Profile b's cached /token under a pipelining flood on profile a. */
-export async function benchFairness(): Promise<BenchResult[]> {
+/** What {@linkcode otherProfileUnderLoad} measured of profile b. */
+export interface UnderLoad {
+  quiet: number[];
+  loaded: number[];
+  /** What the load function returned (its own count). */
+  count: number;
+}
+
+/**
+ * Profile b's cached /token latencies, first quiet, then while `load` runs on
+ * profile a's socket (it stops when the promise it is given resolves).
+ */
+export async function otherProfileUnderLoad(
+  load: (socketPath: string, stop: Promise<void>) => Promise<number>,
+): Promise<UnderLoad> {
   await using g = await startProfilesGate([{ name: "a" }, { name: "b" }]);
   const quiet = await measure(g.socket("b"), MEASURE_MS);
   const done = Promise.withResolvers<void>();
-  const flooding = flood(g.socket("a"), FLOOD_CONNECTIONS, done.promise);
+  const loading = load(g.socket("a"), done.promise);
   await new Promise((r) => setTimeout(r, 300));
   const loaded = await measure(g.socket("b"), MEASURE_MS);
   done.resolve();
-  const bytes = await flooding;
+  return { quiet, loaded, count: await loading };
+}
+
+/** Profile b's cached /token under a pipelining flood on profile a. */
+export async function benchFairness(): Promise<BenchResult[]> {
+  const { quiet, loaded, count: bytes } = await otherProfileUnderLoad((path, stop) =>
+    flood(path, FLOOD_CONNECTIONS, stop)
+  );
   const [q50, l50, l99] = [percentile(quiet, 50), percentile(loaded, 50), percentile(loaded, 99)];
   return [{
     name: "gate.other_profile_under_pipelining_flood",
