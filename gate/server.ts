@@ -2,8 +2,9 @@
  * Listening on a gate socket (and the admin socket), and shutting down cleanly.
  *
  * Each socket has its own accept loop (shared/http1): at most
- * `maxConnections` connections at once (at the cap the one nearest its
- * deadline is closed), an idle timeout, and a header timeout; a request's
+ * `maxConnections` connections at once (at the cap a silent one, else the
+ * one nearest its deadline, is closed), an idle timeout, a header timeout,
+ * and its own share of the thread per turn of the event loop; a request's
  * signal aborts as soon as its client leaves. So one container flooding its
  * socket with idle or slow connections costs that socket's slots, not
  * another profile's, and the process keeps its file descriptors.

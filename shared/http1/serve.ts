@@ -295,7 +295,7 @@ async function answer(
     const served = new Served(req.method, req.url, req.headers, body);
     const pending = options.handler(served);
     // Watched only when the handler took the signal before its first await
-    // (the gate's toRequest does; the metadata handlers never look at it).
+    // (the gate's `watched()` does; the metadata handlers never look at it).
     if (pending instanceof Promise && served.watched) {
       let working = true;
       const gone = () => served.abort();
