@@ -2,14 +2,13 @@
 import assert from "node:assert/strict";
 import { GateError } from "../shared/errors.ts";
 import type { ApprovalRequest } from "./approval/types.ts";
-import type { AuditEntry, AuditLog } from "./audit.ts";
 import type { GoogleApi } from "./google_api.ts";
 import type { IdentityService } from "./identity.ts";
 import type { ProdAccessContext, ProdAccessProvider, ProdTokenAsk } from "./pam/provider.ts";
 import { createProdService } from "./prod.ts";
 import type { ParsedProdRequest } from "./prod_request.ts";
 import { createSessionStore, type SessionStore } from "./sessions.ts";
-import { stubGoogleApi } from "./_prod_fakes.ts";
+import { recordingAudit, stubGoogleApi } from "./_prod_fakes.ts";
 
 const unused = (): Promise<never> => Promise.reject(new Error("unused"));
 const api: GoogleApi = stubGoogleApi();
@@ -59,13 +58,8 @@ function fakeProvider(fail?: GateError) {
 }
 
 function setup(o: { provider?: ProdAccessProvider; requireReason?: boolean }) {
-  const entries: AuditEntry[] = [];
-  const audit: AuditLog = {
-    record: (e) => void entries.push(e),
-    countHit: () => {},
-    flush: () => Promise.resolve(),
-    close: () => Promise.resolve(),
-  };
+  const audit = recordingAudit();
+  const entries = audit.entries;
   const asked: ApprovalRequest[] = [];
   const sessions: SessionStore = createSessionStore();
   const prod = createProdService({

@@ -6,7 +6,11 @@ import { createLogger } from "../shared/log.ts";
 import { type Approver, DENY_ALL } from "./approval/types.ts";
 import type { AuditEntry, AuditLog } from "./audit.ts";
 import type { CredentialProvider } from "./credentials.ts";
-import { MAX_UPSTREAM_PER_PROFILE, startProfileStack } from "./profile_stack.ts";
+import {
+  MAX_UPSTREAM_PER_PROFILE,
+  type SharedCollaborators,
+  startProfileStack,
+} from "./profile_stack.ts";
 import type { Profile } from "./profiles.ts";
 
 function fakes() {
@@ -36,6 +40,24 @@ function fakes() {
     close: () => Promise.resolve(),
   };
   return { api, credentials, audit, lines, mints };
+}
+
+/** What the profiles share, over the fakes, with one approver for all. */
+function collaborators(
+  f: ReturnType<typeof fakes>,
+  approver: Approver,
+  signal: AbortSignal,
+): SharedCollaborators {
+  return {
+    api: f.api,
+    credentials: f.credentials,
+    audit: f.audit,
+    log: createLogger({ write: () => {} }),
+    universeDomain: "googleapis.com",
+    pamEndpoint: "https://pam.test",
+    approverFor: () => approver,
+    signal,
+  };
 }
 
 function profile(dir: string, name: string, named = true): Profile {
@@ -68,16 +90,7 @@ Deno.test("startProfileStack(): misses waiting on Google are bounded per profile
   Deno.chmodSync(dir, 0o700);
   const f = fakes();
   const stopping = new AbortController();
-  const shared = {
-    api: f.api,
-    credentials: f.credentials,
-    audit: f.audit,
-    log: createLogger({ write: () => {} }),
-    universeDomain: "googleapis.com",
-    pamEndpoint: "https://pam.test",
-    approverFor: () => DENY_ALL,
-    signal: stopping.signal,
-  };
+  const shared = collaborators(f, DENY_ALL, stopping.signal);
   const a = await startProfileStack(profile(dir, "a"), shared);
   const b = await startProfileStack(profile(dir, "b"), shared);
   try {
@@ -143,16 +156,7 @@ Deno.test("ProfileStack.update(): new limits apply at once; a new prod account r
   const stack = await startProfileStack({
     ...profile(dir, "web"),
     prod_service_account: "p1@x.iam.gserviceaccount.com",
-  }, {
-    api: f.api,
-    credentials: f.credentials,
-    audit: f.audit,
-    log: createLogger({ write: () => {} }),
-    universeDomain: "googleapis.com",
-    pamEndpoint: "https://pam.test",
-    approverFor: () => approveAll,
-    signal: stopping.signal,
-  });
+  }, collaborators(f, approveAll, stopping.signal));
   try {
     const gate = createGateClient({ socketPath: `${dir}/web/gate.sock` });
     const s = await (await gate.openSession({

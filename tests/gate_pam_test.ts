@@ -10,6 +10,7 @@ import { GateError } from "../shared/errors.ts";
 import { createGateClient, type GateClient } from "../shared/gate_client.ts";
 import type { SessionResponse } from "../shared/protocol.ts";
 import { baseEnv, PROD_SA, run, type Stack, startStack } from "./_utils.ts";
+import { readAudit } from "./_audit.ts";
 import type { FakeGoogle, RecordedRequest } from "./fakes/google.ts";
 import { APPROVAL_ENTITLEMENT, DEFAULT_ENTITLEMENT } from "./fakes/google_pam.ts";
 
@@ -17,15 +18,6 @@ const REASON_RE = /^gcp-gate approval [0-9a-f]{8}: /;
 
 function pamToml(entitlement = "prod-access", extra = ""): string {
   return [`approval_methods = "queue"`, `pam_entitlement = "${entitlement}"`, extra].join("\n");
-}
-
-function auditLines(stack: Stack): Record<string, unknown>[] {
-  try {
-    return Deno.readTextFileSync(`${stack.home}/.local/state/gcp-gate/audit.log`).split("\n")
-      .filter((l) => l !== "").map((l) => JSON.parse(l));
-  } catch {
-    return [];
-  }
 }
 
 /** Waits until `f` returns something; on timeout the error shows `stack`'s audit log and logs. */
@@ -42,7 +34,7 @@ async function until<T>(
     if (Date.now() > end) {
       throw new Error(
         `timed out waiting for ${what}${
-          stack ? `\n${JSON.stringify(auditLines(stack))}\n${stack.logs()}` : ""
+          stack ? `\n${JSON.stringify(readAudit(stack))}\n${stack.logs()}` : ""
         }`,
       );
     }
@@ -139,7 +131,7 @@ Deno.test("pam: grant created → active → tokens → withdrawn when the sessi
   const audit = await until(
     "the withdrawal audit",
     () => {
-      const l = auditLines(stack);
+      const l = readAudit(stack);
       return l.some((x) => x.result === "withdrawn" && x.approval) ? l : undefined;
     },
     10_000,
@@ -199,7 +191,7 @@ Deno.test("pam: waits for a teammate's approval, telling the engineer, then serv
   const s = await asking;
   const t = await gate.token({ session: s.session_id });
   assert.ok(t.access_token);
-  const states = auditLines(stack).filter((l) => l.endpoint === "pam").map((l) => l.grant_state);
+  const states = readAudit(stack).filter((l) => l.endpoint === "pam").map((l) => l.grant_state);
   assert.equal(states[0], "APPROVAL_AWAITED");
   assert.ok(states.indexOf("ACTIVE") > 0, JSON.stringify(states));
 });
@@ -227,7 +219,7 @@ for (
     const line = await until(
       "the audit line",
       () =>
-        auditLines(stack).find((l) =>
+        readAudit(stack).find((l) =>
           l.endpoint === "/session" && l.result !== "granted" && l.error
         ),
     );
@@ -255,7 +247,7 @@ Deno.test("pam: the gate withdraws its grants when it stops", async () => {
   assert.equal(status.code, 0, stack.logs());
   assert.equal(pamRequests(stack.fake, WITHDRAW).length, 1);
   assert.equal(stack.fake.pam.grants()[0]!.state, "WITHDRAWN");
-  const l = auditLines(stack).find((x) => x.result === "withdrawn" && x.approval);
+  const l = readAudit(stack).find((x) => x.result === "withdrawn" && x.approval);
   assert.match(String(l?.approval), /^shutdown: withdrawn/);
 });
 
@@ -287,7 +279,7 @@ Deno.test("pam: a grant that ENDS mid-session ends the token supply with a clear
   await gate.deleteSession(session.session_id);
   await new Promise((r) => setTimeout(r, 300));
   assert.equal(pamRequests(stack.fake, WITHDRAW).length, 0, "an ended grant is not withdrawn");
-  assert.ok(auditLines(stack).some((l) => l.result === "ended" && l.grant === grant!.name));
+  assert.ok(readAudit(stack).some((l) => l.result === "ended" && l.grant === grant!.name));
 });
 
 Deno.test("pam: FAILED_PRECONDITION on create (another open grant) waits for that grant", async () => {

@@ -19,12 +19,10 @@ import {
   start,
   startStack,
 } from "./_utils.ts";
+import { readAudit } from "./_audit.ts";
+import { startApproved, wrapEnv } from "./_wrap.ts";
 
 const TOKEN_PATH = "/computeMetadata/v1/instance/service-accounts/default/token";
-
-function wrapEnv(stack: Stack, extra: Record<string, string> = {}): Record<string, string> {
-  return baseEnv(stack.home, { GCP_GATE_CONFIG: stack.configPath, ...extra });
-}
 
 interface AuditLine {
   endpoint: string;
@@ -34,22 +32,13 @@ interface AuditLine {
   refusal?: string;
 }
 
-function readAudit(stack: Stack): AuditLine[] {
-  try {
-    return Deno.readTextFileSync(`${stack.home}/.local/state/gcp-gate/audit.log`)
-      .split("\n").filter((l) => l.trim() !== "").map((l) => JSON.parse(l) as AuditLine);
-  } catch {
-    return [];
-  }
-}
-
 /** Waits until every granted session has a matching "revoked" line (the log is flushed async). */
 async function assertAllRevoked(stack: Stack, sessions: number): Promise<void> {
   const deadline = Date.now() + 5000;
   let granted: AuditLine[] = [];
   let revoked: AuditLine[] = [];
   while (Date.now() < deadline) {
-    const lines = readAudit(stack).filter((l) => l.endpoint === "/session");
+    const lines = readAudit<AuditLine>(stack).filter((l) => l.endpoint === "/session");
     granted = lines.filter((l) => l.result === "granted");
     revoked = lines.filter((l) => l.result === "revoked");
     if (granted.length === sessions && revoked.length === sessions) break;
@@ -64,21 +53,6 @@ async function assertAllRevoked(stack: Stack, sessions: number): Promise<void> {
 }
 
 /** Starts with-prod and approves its request. */
-async function startApproved(
-  stack: Stack,
-  args: string[],
-  env = wrapEnv(stack),
-): Promise<RunningProcess> {
-  const p = await start("with-prod", args, { env });
-  try {
-    await approveNext(stack);
-  } catch (err) {
-    await p[Symbol.asyncDispose]();
-    throw new Error(`${(err as Error).message}\nwith-prod output:\n${p.output()}`);
-  }
-  return p;
-}
-
 async function finish(p: RunningProcess, stack: Stack): Promise<number> {
   const s = await p.status;
   assertNoSecrets(p.output(), stack.fake, "with-prod output");
@@ -119,7 +93,7 @@ Deno.test("with-prod: an unknown command exits 127 without asking for approval",
     env: baseEnv(stack.home),
   });
   assert.doesNotMatch(pending.stdout, /\(waiting/);
-  assert.equal(readAudit(stack).filter((l) => l.endpoint === "/session").length, 0);
+  assert.equal(readAudit<AuditLine>(stack).filter((l) => l.endpoint === "/session").length, 0);
 });
 
 Deno.test("with-prod: a hint after 10 s of waiting; Ctrl-C then cancels, exits 130, drops the entry", async () => {
@@ -141,7 +115,7 @@ Deno.test("with-prod: a hint after 10 s of waiting; Ctrl-C then cancels, exits 1
   assert.ok(Date.now() - began >= 9_500, "the hint came before 10 s of waiting");
   p.kill("SIGINT");
   assert.equal((await p.status).code, 130, p.output());
-  assert.equal(readAudit(stack).filter((l) => l.result === "granted").length, 0);
+  assert.equal(readAudit<AuditLine>(stack).filter((l) => l.result === "granted").length, 0);
   // The gate saw the client go: nothing is left for a human to approve by mistake.
   const gone = Date.now() + 5000;
   while (/\(waiting/.test(await pending()) && Date.now() < gone) {
@@ -325,13 +299,15 @@ Deno.test("with-prod: only the wrapped process tree may use the temporary proxy"
   // The refusal is also in the host's audit log, against the session.
   let refused: AuditLine | undefined;
   for (let i = 0; i < 50 && !refused; i++) {
-    refused = readAudit(stack).find((l) => l.result === "refused");
+    refused = readAudit<AuditLine>(stack).find((l) => l.result === "refused");
     if (!refused) await new Promise((r) => setTimeout(r, 100));
   }
   assert.ok(refused, `no "refused" line in the gate's audit log:\n${stack.logs()}`);
   assert.equal(refused.endpoint, "/session/refusal");
   assert.equal(refused.caller_command, "curl");
-  const granted = readAudit(stack).find((l) => l.endpoint === "/session" && l.result === "granted");
+  const granted = readAudit<AuditLine>(stack).find((l) =>
+    l.endpoint === "/session" && l.result === "granted"
+  );
   assert.equal(refused.session, granted?.session);
   Deno.writeTextFileSync(done, "");
   assert.equal(await finish(p, stack), 0, p.output());

@@ -8,23 +8,19 @@ import assert from "node:assert/strict";
 import { isGateError } from "../shared/errors.ts";
 import { createGateClient } from "../shared/gate_client.ts";
 import {
-  approveNext,
   assertNoSecrets,
   baseEnv,
   PROD_SA,
   QUEUE_PROD_TOML,
   run,
-  type RunningProcess,
   type Stack,
   start,
   startStack,
 } from "./_utils.ts";
+import { readAudit } from "./_audit.ts";
+import { startApproved, wrapEnv } from "./_wrap.ts";
 
 const TOKEN_PATH = "/computeMetadata/v1/instance/service-accounts/default/token";
-
-function wrapEnv(stack: Stack, extra: Record<string, string> = {}): Record<string, string> {
-  return baseEnv(stack.home, { GCP_GATE_CONFIG: stack.configPath, ...extra });
-}
 
 interface AuditLine {
   endpoint: string;
@@ -33,15 +29,6 @@ interface AuditLine {
   reason?: string;
   ttl_seconds?: number;
   level?: string;
-}
-
-function readAudit(stack: Stack): AuditLine[] {
-  try {
-    return Deno.readTextFileSync(`${stack.home}/.local/state/gcp-gate/audit.log`)
-      .split("\n").filter((l) => l.trim() !== "").map((l) => JSON.parse(l) as AuditLine);
-  } catch {
-    return [];
-  }
 }
 
 async function waitUntil<T>(
@@ -64,21 +51,6 @@ async function pending(stack: Stack): Promise<string> {
   })).stdout;
 }
 
-async function startApproved(
-  stack: Stack,
-  args: string[],
-  env = wrapEnv(stack),
-): Promise<RunningProcess> {
-  const p = await start("with-prod", args, { env });
-  try {
-    await approveNext(stack);
-  } catch (err) {
-    await p[Symbol.asyncDispose]();
-    throw new Error(`${(err as Error).message}\nwith-prod output:\n${p.output()}`);
-  }
-  return p;
-}
-
 Deno.test("with-prod: prod_service_account tokens work under Google's 3600 s cap and live ≤ 600 s", async () => {
   await using stack = await startStack({ gateToml: QUEUE_PROD_TOML, proxy: false });
   // Only the lifetime leaves the command: the token itself is never printed.
@@ -97,7 +69,9 @@ Deno.test("with-prod: prod_service_account tokens work under Google's 3600 s cap
     const lifetime = Number(/^(\d+)s$/.exec(JSON.parse(m.body).lifetime)?.[1]);
     assert.ok(lifetime > 0 && lifetime <= 600, `asked lifetime ${lifetime}s`);
   }
-  const granted = readAudit(stack).filter((l) => l.endpoint === "/token" && l.level === "prod");
+  const granted = readAudit<AuditLine>(stack).filter((l) =>
+    l.endpoint === "/token" && l.level === "prod"
+  );
   assert.ok(granted.every((l) => (l.ttl_seconds ?? 0) <= 600), JSON.stringify(granted));
 });
 
@@ -106,14 +80,16 @@ function revokedLine(stack: Stack, prefix: string): Promise<AuditLine> {
   return waitUntil(
     `the revocation of session ${prefix} in the audit log`,
     () =>
-      readAudit(stack).find((l) =>
+      readAudit<AuditLine>(stack).find((l) =>
         l.endpoint === "/session" && l.result === "revoked" && l.session === prefix
       ),
   );
 }
 
 function grantedSessions(stack: Stack): string[] {
-  return readAudit(stack).filter((l) => l.endpoint === "/session" && l.result === "granted")
+  return readAudit<AuditLine>(stack).filter((l) =>
+    l.endpoint === "/session" && l.result === "granted"
+  )
     .map((l) => l.session!);
 }
 
@@ -342,8 +318,8 @@ Deno.test("with-prod: when the gate stops, with-prod says the session is lost an
     Deno.writeTextFileSync(go, "");
     await p.waitFor(/after=\d+/);
     assert.match(p.output(), /after=000/, "the proxy is stopped: not even a cached token");
-    const line = readAudit(stack).find((l) => l.result === "revoked");
-    assert.equal(line?.reason, "gate stopping", JSON.stringify(readAudit(stack)));
+    const line = readAudit<AuditLine>(stack).find((l) => l.result === "revoked");
+    assert.equal(line?.reason, "gate stopping", JSON.stringify(readAudit<AuditLine>(stack)));
   } finally {
     Deno.removeSync(dir, { recursive: true });
   }

@@ -7,7 +7,6 @@
  */
 import assert from "node:assert/strict";
 import {
-  approveNext,
   baseEnv,
   hasCommand,
   QUEUE_PROD_TOML,
@@ -17,21 +16,15 @@ import {
   startStack,
   tempDir,
 } from "./_utils.ts";
+import { startApproved } from "./_wrap.ts";
 
 const TOKEN_PATH = "/computeMetadata/v1/instance/service-accounts/default/token";
 const PY = "/usr/bin/python3";
 const CURL = `curl -s -o /dev/null -w "%{http_code}" -H "Metadata-Flavor: Google"`;
 
-async function startApproved(stack: Stack, script: string): Promise<RunningProcess> {
-  const env = baseEnv(stack.home, { GCP_GATE_CONFIG: stack.configPath });
-  const p = await start("with-prod", ["--", "sh", "-c", script], { env });
-  try {
-    await approveNext(stack);
-  } catch (err) {
-    await p[Symbol.asyncDispose]();
-    throw new Error(`${(err as Error).message}\nwith-prod output:\n${p.output()}`);
-  }
-  return p;
+/** with-prod running `sh -c script`, approved. */
+function startApprovedScript(stack: Stack, script: string): Promise<RunningProcess> {
+  return startApproved(stack, ["--", "sh", "-c", script]);
 }
 
 function refusedAudits(stack: Stack): string[] {
@@ -79,7 +72,7 @@ Deno.test("with-prod: the restricted proxy's TCP port is its only listener", asy
   await using stack = await startStack({ gateToml: QUEUE_PROD_TOML, proxy: false });
   await using dir = tempDir();
   const done = `${dir.path}/done`;
-  await using p = await startApproved(
+  await using p = await startApprovedScript(
     stack,
     `echo "proxy=$GCE_METADATA_HOST"; echo "inside=$(${CURL} "http://$GCE_METADATA_HOST${TOKEN_PATH}")"; while [ ! -e "${done}" ]; do sleep 0.1; done`,
   );
@@ -137,7 +130,7 @@ Deno.test({
       `while [ ! -e "${go}.done" ]; do sleep 0.05; done`,
     ].join("; ");
     const t0 = Date.now();
-    await using p = await startApproved(stack, script);
+    await using p = await startApprovedScript(stack, script);
     const port = (await p.waitFor(/proxy=127\.0\.0\.1:(\d+)/))[1]!;
     const flood = await start("setpriv", [
       "--reuid=65534",
@@ -188,7 +181,7 @@ Deno.test({
     await using dir = tempDir();
     Deno.writeTextFileSync(`${dir.path}/vanish.py`, VANISH_PY);
     // Like wrk's probe connection: opened by the wrapped command, closed at once.
-    await using p = await startApproved(
+    await using p = await startApprovedScript(
       stack,
       `${PY} ${dir.path}/vanish.py "$GCE_METADATA_HOST"; sleep 0.5; echo "after=$(${CURL} "http://$GCE_METADATA_HOST${TOKEN_PATH}")"`,
     );

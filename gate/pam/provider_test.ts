@@ -1,8 +1,7 @@
 import assert from "node:assert/strict";
-import { stubGoogleApi } from "../_prod_fakes.ts";
+import { recordingAudit, stubGoogleApi } from "../_prod_fakes.ts";
 import { GateError } from "../../shared/errors.ts";
 import { createLogger } from "../../shared/log.ts";
-import type { AuditEntry, AuditLog } from "../audit.ts";
 import type { GoogleApi } from "../google_api.ts";
 import type { Grant, PamClient } from "./client.ts";
 import { createPamProvider, justificationFor, type PamProviderDeps } from "./provider.ts";
@@ -11,13 +10,8 @@ const ENT = "projects/p/locations/global/entitlements/e";
 const SA = "prod@p.iam.gserviceaccount.com";
 
 function setup(grant: Grant, extra: Partial<PamProviderDeps> = {}, existing = false) {
-  const entries: AuditEntry[] = [];
-  const audit: AuditLog = {
-    record: (e) => void entries.push(e),
-    countHit: () => {},
-    flush: () => Promise.resolve(),
-    close: () => Promise.resolve(),
-  };
+  const audit = recordingAudit();
+  const entries = audit.entries;
   const withdrawn: string[] = [];
   const minted: number[] = [];
   let state = grant;
