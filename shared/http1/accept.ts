@@ -8,7 +8,7 @@
  * would free the socket for anyone to take.
  */
 import type { Logger } from "../log.ts";
-import { type ConnTable, createConnTable } from "./conn_table.ts";
+import { closeQuietly, type ConnTable, createConnTable } from "./conn_table.ts";
 import { type Http1Conn, type Http1Options, serveHttp1 } from "./serve.ts";
 import { Turns } from "./turns.ts";
 
@@ -22,12 +22,6 @@ export const CONNECTION_DEFAULTS: Readonly<{
 /** Repeated warnings (cap reached, EMFILE) at most this often. */
 const WARN_EVERY_MS = 60_000;
 const MAX_BACKOFF_MS = 500;
-
-export function closeQuietly(conn: { close(): void }): void {
-  try {
-    conn.close();
-  } catch { /* already closed */ }
-}
 
 function isOutOfFiles(err: unknown): boolean {
   const code = (err as { code?: unknown }).code;

@@ -1,7 +1,8 @@
 /**
- * The live connections of a metadata server and their deadlines: one coarse
- * sweep closes those past their deadline (instead of a timer per read: the
- * deadlines bound resources, they are not precise timeouts), and at the
+ * The live connections of one listener (a gate socket, a metadata proxy) and
+ * their deadlines: one coarse sweep closes those past their deadline
+ * (instead of a timer per read: the deadlines bound resources, they are not
+ * precise timeouts), and at the
  * connection cap or out of file descriptors a connection that never sent a
  * complete request makes room first, then the one closest to its deadline.
  * A connection inside the handler has no deadline (`deadline === 0`) and is
@@ -29,7 +30,8 @@ export interface ConnTable {
   closeAll(): void;
 }
 
-function closeQuietly(conn: Deno.Conn): void {
+/** Closes `conn` (or a listener); already closed is fine. */
+export function closeQuietly(conn: { close(): void }): void {
   try {
     conn.close();
   } catch { /* already closed */ }

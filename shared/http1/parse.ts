@@ -12,7 +12,7 @@
 /** Largest request head accepted (real clients send < 1 KiB). */
 export const MAX_HEAD_BYTES = 8192;
 /** Most header fields in one request (hyper's limit too; real clients send < 15). */
-export const MAX_HEADER_FIELDS = 100;
+const MAX_HEADER_FIELDS = 100;
 
 /**
  * What a handler reads of a request. `Request` satisfies it (so tests pass
@@ -50,10 +50,6 @@ export class FieldMap {
   seal(): this {
     this.#sealed = true;
     return this;
-  }
-  /** Every field as `[lower-case name, value]`. */
-  entries(): IterableIterator<[string, string]> {
-    return this.#map.entries();
   }
 }
 
